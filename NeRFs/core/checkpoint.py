@@ -1,0 +1,98 @@
+"""Checkpoints in the original AD-NeRF key layout, written atomically, loaded with weights_only=True.
+
+Head checkpoint ``{step:06d}_head.tar`` keys (as the original): global_step, network_fn_state_dict,
+network_fine_state_dict, network_audnet_state_dict, network_audattnet_state_dict, optimizer_state_dict,
+optimizer_aud_state_dict, optimizer_audatt_state_dict. ``global_step`` here is the number of completed
+optimisation steps and equals the number in the file name (the original stored one less).
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .utils import UserError
+
+# Names under which the AudioAttNet optimiser state has been stored (the original's spelling first).
+AUDATT_OPTIMIZER_KEYS = ("optimizer_audatt_state_dict", "optimizer_aud_att_state_dict",
+                         "optimizer_audattnet_state_dict", "optimizer_AudAtt_state_dict")
+_STEP_RE = re.compile(r"^(\d+)_(head|body)\.tar$")
+
+
+def save_checkpoint(path: str | Path, payload: dict) -> Path:
+    """torch.save to a temporary file in the same folder, fsync, then rename over ``path``.
+
+    A run killed while saving leaves at most a stray ``*.tmp`` file; every ``*.tar`` is complete.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:
+        raise UserError(f"cannot load checkpoint {path}: {exc.__class__.__name__}: {str(exc).splitlines()[0]} "
+                        f"(truncated or not a PyTorch checkpoint?)") from exc
+    if not isinstance(ckpt, dict):
+        raise UserError(f"checkpoint {path} holds a {type(ckpt).__name__}, expected a dict of state dicts")
+    return ckpt
+
+
+def checkpoint_step(path: Path) -> int | None:
+    m = _STEP_RE.match(Path(path).name)
+    return int(m.group(1)) if m else None
+
+
+def list_checkpoints(folder: str | Path, kind: str = "head") -> list[Path]:
+    """``{step}_{kind}.tar`` files of a folder, sorted by step."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if _STEP_RE.match(p.name) and p.name.endswith(f"_{kind}.tar")]
+    return sorted(found, key=checkpoint_step)
+
+
+def resume_step(ckpt: dict, path: Path | None) -> int:
+    """Completed steps of a checkpoint. Original files named ``{i}_head.tar`` hold global_step i - 1:
+    such a file resumes at step i + 1, so no step is repeated."""
+    step = int(ckpt.get("global_step", 0))
+    named = checkpoint_step(path) if path is not None else None
+    return named if named is not None and named == step + 1 else step
+
+
+def load_module(module: nn.Module, ckpt: dict, key: str, path: Path | str) -> None:
+    """Strictly load ``ckpt[key]`` into ``module`` with a clear message on a missing key or a mismatch."""
+    if key not in ckpt:
+        raise UserError(f"checkpoint {path} has no '{key}' (keys: {', '.join(sorted(ckpt))})")
+    try:
+        module.load_state_dict(ckpt[key], strict=True)
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())[:400]
+        raise UserError(f"checkpoint {path}: '{key}' does not fit the network built from the config "
+                        f"(different netdepth/netwidth/dim_aud/use_viewdirs or audio channels?): {detail}") from exc
+
+
+def load_optimizer(optimizer: torch.optim.Optimizer, ckpt: dict, keys: tuple[str, ...] | str) -> bool:
+    """Load the first present optimiser state of ``keys``; returns False when none is stored."""
+    for key in (keys,) if isinstance(keys, str) else keys:
+        if key in ckpt:
+            optimizer.load_state_dict(ckpt[key])
+            return True
+    return False

@@ -1,0 +1,148 @@
+"""Command line and config files of HeadNeRF / TorsoNeRF (configargparse, the original option names).
+
+The original's config files are accepted as they are. Three of its flags were ``store_false``, so writing
+``--use_viewdirs`` turned view directions *off*; here ``use_viewdirs``, ``white_bkgd`` and ``no_batching``
+are honest switches (``--use_viewdirs`` / ``--no-use_viewdirs``, or ``use_viewdirs = True`` in a config)
+with the original defaults (all True). Options of the original that only concerned LLFF/Blender data are
+accepted and ignored so old configs still parse.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import configargparse
+
+from .utils import REPO_ROOT, UserError
+
+BOOL = argparse.BooleanOptionalAction
+
+
+def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
+    """Options shared by both NeRFs; ``kind='torso'`` adds the torso / driving options."""
+    p = configargparse.ArgumentParser(description=f"AD-NeRF {kind} NeRF: train, resume, render")
+    a = p.add_argument
+    a("--config", is_config_file=True, help="config file path")
+    a("--expname", type=str, default="exp", help="experiment name (folder under basedir)")
+    a("--basedir", type=str, default="./logs/", help="where to store checkpoints and logs")
+    a("--datadir", type=str, default="./dataset/Obama", help="dataset/<id> folder")
+    g = p.add_argument_group("network")
+    g.add_argument("--netdepth", type=int, default=8)
+    g.add_argument("--netwidth", type=int, default=256)
+    g.add_argument("--netdepth_fine", type=int, default=8)
+    g.add_argument("--netwidth_fine", type=int, default=256)
+    g.add_argument("--use_viewdirs", action=BOOL, default=True, help="feed view directions (5D input)")
+    g.add_argument("--i_embed", type=int, default=0, help="0: positional encoding, -1: none")
+    g.add_argument("--multires", type=int, default=10, help="log2 of max frequency for positions")
+    g.add_argument("--multires_views", type=int, default=4, help="log2 of max frequency for directions")
+    g.add_argument("--dim_aud", type=int, default=64, help="audio code size")
+    g.add_argument("--win_size", type=int, default=16, help="audio feature rows used by AudioNet")
+    g.add_argument("--smo_size", type=int, default=8, help="frames smoothed by AudioAttNet")
+    g = p.add_argument_group("training")
+    g.add_argument("--N_rand", type=int, default=2048 if kind == "head" else 1024, help="rays per step")
+    g.add_argument("--lrate", type=float, default=5e-4)
+    g.add_argument("--lrate_decay", type=int, default=250, help="lr x0.1 every lrate_decay*1000 steps")
+    g.add_argument("--N_iters", type=int, default=400000)
+    g.add_argument("--nosmo_iters", type=int, default=200000, help="AudioAttNet smoothing starts after this")
+    g.add_argument("--sample_rate", type=float, default=0.95, help="share of rays inside the face rect")
+    g.add_argument("--no_batching", action=BOOL, default=True, help="rays from one image per step")
+    g.add_argument("--no_reload", action=BOOL, default=False, help="do not resume from checkpoints")
+    g.add_argument("--ft_path", type=str, default=None, help="checkpoint to start from")
+    g.add_argument("--seed", type=int, default=0, help="seeds network init, ray and depth sampling")
+    g.add_argument("--device", type=str, default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
+    g.add_argument("--amp", action=BOOL, default=False, help="float16 network queries on CUDA")
+    g = p.add_argument_group("rendering")
+    g.add_argument("--chunk", type=int, default=1024 * 32, help="rays processed in parallel")
+    g.add_argument("--netchunk", type=int, default=1024 * 64, help="points sent through the network at once")
+    g.add_argument("--N_samples", type=int, default=64)
+    g.add_argument("--N_importance", type=int, default=128)
+    g.add_argument("--perturb", type=float, default=1.0, help="0: no jitter of depth samples")
+    g.add_argument("--raw_noise_std", type=float, default=0.0)
+    g.add_argument("--white_bkgd", action=BOOL, default=True, help="add 1 - opacity (no effect with bc)")
+    g.add_argument("--lindisp", action=BOOL, default=False, help="sample linearly in disparity")
+    g.add_argument("--near", type=float, default=0.3)
+    g.add_argument("--far", type=float, default=0.9)
+    g.add_argument("--render_only", action=BOOL, default=False, help="render the validation frames and exit")
+    g.add_argument("--render_test", action=BOOL, default=False, help="(original) render the test set")
+    g.add_argument("--early_stop_T", type=float, default=1e-4, help="inference: stop rays below this transmittance")
+    g.add_argument("--video_fps", type=int, default=25)
+    g = p.add_argument_group("dataset")
+    g.add_argument("--dataset_type", type=str, default="audface")
+    g.add_argument("--testskip", type=int, default=8, help="use every testskip-th validation frame")
+    g.add_argument("--aud_file", type=str, default="aud.npy", help="audio features, relative to datadir")
+    g.add_argument("--test_file", type=str, default="transforms_test.json")
+    g = p.add_argument_group("logging")
+    for name, default in (("i_print", 100), ("i_img", 500), ("i_weights", 10000), ("i_testset", 10000),
+                          ("i_video", 50000)):
+        g.add_argument(f"--{name}", type=int, default=default)
+    if kind == "torso":
+        g = p.add_argument_group("torso")
+        g.add_argument("--dim_aud_body", type=int, default=64)
+        g.add_argument("--head_ckpt", type=str, default=None, help="head checkpoint (default: latest in basedir/expname)")
+        g.add_argument("--test_pose_file", type=str, default="transforms_val.json")
+        g.add_argument("--test_size", type=int, default=-1, help="frames to drive, -1 = whole audio")
+        g.add_argument("--aud_start", type=int, default=0)
+        g.add_argument("--with_test", action=BOOL, default=False, help="drive with --aud_file")
+    g = p.add_argument_group("ignored (LLFF / Blender options of the original)")
+    for name, typ, default in (("render_factor", int, 0), ("precrop_iters", int, 0), ("precrop_frac", float, 0.5),
+                               ("shape", str, "greek"), ("factor", int, 8), ("llffhold", int, 8)):
+        g.add_argument(f"--{name}", type=typ, default=default, help=argparse.SUPPRESS)
+    for name in ("half_res", "no_ndc", "spherify"):
+        g.add_argument(f"--{name}", action=BOOL, default=False, help=argparse.SUPPRESS)
+    return p
+
+
+_CONFIG_LINE = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*[=:]")
+
+
+def check_config_keys(parser: argparse.ArgumentParser, config_path: Path) -> None:
+    """Refuse a config line naming an unknown option, with its line number (argparse would only say
+    'unrecognized arguments')."""
+    if not config_path.is_file():
+        raise UserError(f"config file not found: {config_path}")
+    known = {s.lstrip("-") for act in parser._actions for s in act.option_strings}
+    for n, line in enumerate(config_path.read_text().splitlines(), 1):
+        m = _CONFIG_LINE.match(line)
+        if m and m.group(1) not in known:
+            raise UserError(f"{config_path}:{n}: unknown option '{m.group(1)}' "
+                            f"(see --help for the options; the original's option names are all accepted)")
+
+
+def _candidates(path: str, config_path: Path | None) -> list[Path]:
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return [p]
+    bases = [Path.cwd(), REPO_ROOT] + ([config_path.parent] if config_path else [])
+    return [(b / p).resolve() for b in bases]
+
+
+def resolve_paths(args: argparse.Namespace) -> argparse.Namespace:
+    """Make datadir / basedir absolute: an existing absolute path, or relative to the working directory,
+    the repository, or the config file's folder (first that exists). A basedir that does not exist yet
+    goes next to the resolved datadir's base."""
+    cfg = Path(args.config).resolve() if getattr(args, "config", None) else None
+    tried = _candidates(args.datadir, cfg)
+    found = [c for c in tried if c.is_dir()]
+    if not found:
+        raise UserError(f"datadir '{args.datadir}' not found; tried: {', '.join(map(str, tried))}")
+    args.datadir = str(found[0])
+    base_tried = _candidates(args.basedir, cfg)
+    existing = [c for c in base_tried if c.exists()]
+    if existing:
+        args.basedir = str(existing[0])
+    else:
+        data_base = tried.index(found[0])  # which base the datadir resolved against
+        args.basedir = str(base_tried[min(data_base, len(base_tried) - 1)])
+    return args
+
+
+def parse_args(argv: list[str] | None = None, kind: str = "head") -> argparse.Namespace:
+    parser = build_parser(kind)
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    config = pre.parse_known_args(argv)[0].config
+    if config:
+        check_config_keys(parser, Path(config))
+    args = parser.parse_args(argv)
+    return resolve_paths(args)

@@ -1,0 +1,128 @@
+"""Loading a preprocessed dataset/<id>/ folder in the original AD-NeRF layout.
+
+Files read: transforms_train.json, transforms_val.json (focal_len, cx, cy, frames[{img_id, aud_id,
+transform_matrix, face_rect}]), <image_dir>/<img_id>.jpg (head_imgs for the head, com_imgs for the torso),
+bc.jpg (background) and the audio features (aud.npy, [N, 16, C]).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .utils import UserError, read_image
+
+# Audio features may legitimately be a frame or two shorter than the video (rounding of the audio
+# length); more than this is a broken dataset, not rounding.
+AUDIO_FRAME_TOLERANCE = 2
+
+
+@dataclass
+class FrameSet:
+    """The frames of one split. poses: [N, 4, 4] c2w, rects: [N, 4] (x, y, w, h), auds: [N, 16, C]."""
+    img_ids: np.ndarray
+    aud_ids: np.ndarray
+    poses: torch.Tensor
+    rects: np.ndarray
+    auds: torch.Tensor
+    image_paths: list[Path]
+
+    def __len__(self) -> int:
+        return len(self.img_ids)
+
+
+def load_transforms(path: Path) -> dict:
+    if not path.is_file():
+        raise UserError(f"missing dataset file {path} (written by preprocessing step 7: "
+                        f"python data_util/process_data.py --id <id> --step 7)")
+    try:
+        meta = json.loads(path.read_text())
+        frames = meta["frames"]
+        float(meta["focal_len"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path} is not a valid transforms file ({exc!r}); expected focal_len, cx, cy, frames[]")
+    if not frames:
+        raise UserError(f"{path} lists no frames")
+    return meta
+
+
+def load_audio_features(path: Path) -> torch.Tensor:
+    """aud.npy [N, 16, C] -> float32 tensor; clear errors for a missing file or a wrong shape."""
+    if not path.is_file():
+        raise UserError(f"missing audio features {path} (written by preprocessing step 0, or pass --aud_file)")
+    try:
+        arr = np.load(path)
+    except Exception as exc:
+        raise UserError(f"cannot read audio features {path}: {exc}") from exc
+    if arr.ndim != 3 or arr.shape[1] != 16:
+        raise UserError(f"audio features {path} have shape {tuple(arr.shape)}; expected [frames, 16, channels] "
+                        f"(DeepSpeech: channels = 29)")
+    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+
+
+def select_audio(auds: torch.Tensor, aud_ids: np.ndarray, source: Path) -> torch.Tensor:
+    """auds[aud_ids], refusing ids far past the end (the original silently repeated the last row)."""
+    n = auds.shape[0]
+    too_far = aud_ids >= n + AUDIO_FRAME_TOLERANCE
+    if too_far.any():
+        raise UserError(f"audio features {source} cover {n} frames, but the transforms name aud_id up to "
+                        f"{int(aud_ids.max())} ({int(too_far.sum())} frames without audio); re-run "
+                        f"preprocessing step 0 for this video")
+    return auds[torch.from_numpy(np.minimum(aud_ids, n - 1))]
+
+
+def parse_frames(meta: dict, root: Path, image_dir: str, auds: torch.Tensor, aud_source: Path,
+                 skip: int = 1) -> FrameSet:
+    frames = meta["frames"][::max(int(skip), 1)]
+    img_ids = np.array([int(f["img_id"]) for f in frames])
+    aud_ids = np.array([int(f.get("aud_id", f["img_id"])) for f in frames])
+    poses = torch.tensor(np.array([f["transform_matrix"] for f in frames], dtype=np.float32))
+    if poses.shape[1:] != (4, 4):
+        raise UserError(f"transform_matrix must be 4x4, got {tuple(poses.shape[1:])} in {root}")
+    rects = np.array([f.get("face_rect", [0, 0, 0, 0]) for f in frames], dtype=np.float64)
+    paths = [root / image_dir / f"{i}.jpg" for i in img_ids]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise UserError(f"{len(missing)} of {len(paths)} images missing in {root / image_dir}, first: {missing[0]} "
+                        f"(written by preprocessing step 5)")
+    return FrameSet(img_ids, aud_ids, poses, rects, select_audio(auds, aud_ids, aud_source), paths)
+
+
+class AudFaceDataset:
+    """A dataset/<id>/ folder: camera intrinsics, background, and the train / val frame sets."""
+
+    def __init__(self, root: str | Path, image_dir: str = "head_imgs", aud_file: str = "aud.npy",
+                 testskip: int = 1, splits: tuple[str, ...] = ("train", "val")):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise UserError(f"dataset folder not found: {self.root} (check datadir in the config)")
+        aud_path = Path(aud_file) if Path(aud_file).is_absolute() else self.root / aud_file
+        self.auds = load_audio_features(aud_path)
+        bc_path = self.root / "bc.jpg"
+        if not bc_path.is_file():
+            raise UserError(f"missing background image {bc_path} (written by preprocessing step 4)")
+        self.bc_img = torch.from_numpy(read_image(bc_path))  # [H, W, 3]
+        self.H, self.W = self.bc_img.shape[:2]
+        self.splits: dict[str, FrameSet] = {}
+        for split in splits:
+            meta = load_transforms(self.root / f"transforms_{split}.json")
+            self.splits[split] = parse_frames(meta, self.root, image_dir, self.auds, aud_path,
+                                              testskip if split != "train" else 1)
+            self.focal = float(meta["focal_len"])
+            self.cx = float(meta.get("cx", self.W / 2))
+            self.cy = float(meta.get("cy", self.H / 2))
+
+    @property
+    def aud_channels(self) -> int:
+        return int(self.auds.shape[-1])
+
+    def image(self, split: str, k: int) -> torch.Tensor:
+        """Frame k of a split as float32 [H, W, 3] in [0, 1]."""
+        path = self.splits[split].image_paths[k]
+        img = read_image(path)
+        if img.shape[:2] != (self.H, self.W):
+            raise UserError(f"{path} is {img.shape[1]}x{img.shape[0]} but bc.jpg is {self.W}x{self.H}")
+        return torch.from_numpy(img)

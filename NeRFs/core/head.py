@@ -1,0 +1,172 @@
+"""Head-NeRF: the audio-conditioned NeRF of the head, trained on head_imgs against the background bc.jpg."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .audio import frame_code, sequence_codes
+from .checkpoint import AUDATT_OPTIMIZER_KEYS, load_module, load_optimizer
+from .dataset import AudFaceDataset
+from .networks import AudioAttNet, AudioNet, FaceNeRF
+from .rays import get_rays, rays_at, sample_pixels
+from .rendering import RadianceField, RenderSettings, render_rays, render_rays_chunked
+from .trainer import Trainer
+from .utils import mse_to_psnr
+
+
+def render_settings(args: argparse.Namespace) -> RenderSettings:
+    return RenderSettings(N_samples=args.N_samples, N_importance=args.N_importance, perturb=args.perturb,
+                          lindisp=args.lindisp, raw_noise_std=args.raw_noise_std, white_bkgd=args.white_bkgd,
+                          chunk=args.chunk, netchunk=args.netchunk, amp=args.amp)
+
+
+def build_field(args: argparse.Namespace, depth: int, width: int, cond_dim: int) -> RadianceField:
+    """A RadianceField whose FaceNeRF starts with a positive density (see FaceNeRF.init_density_positive)."""
+    in_pts = 3 if args.i_embed == -1 else 3 * (1 + 2 * args.multires)
+    in_views = 3 if args.i_embed == -1 else 3 * (1 + 2 * args.multires_views)
+    net = FaceNeRF(D=depth, W=width, input_ch=in_pts, dim_aud=cond_dim, input_ch_views=in_views,
+                   use_viewdirs=args.use_viewdirs)
+    net.init_density_positive()
+    return RadianceField(net, args.multires, args.multires_views, args.i_embed)
+
+
+@dataclass
+class HeadModels:
+    coarse: RadianceField
+    fine: RadianceField | None
+    audnet: AudioNet
+    attnet: AudioAttNet
+
+    @classmethod
+    def build(cls, args: argparse.Namespace, aud_channels: int, device: torch.device) -> "HeadModels":
+        coarse = build_field(args, args.netdepth, args.netwidth, args.dim_aud).to(device)
+        fine = build_field(args, args.netdepth_fine, args.netwidth_fine, args.dim_aud).to(device) \
+            if args.N_importance > 0 else None
+        audnet = AudioNet(args.dim_aud, args.win_size, in_channels=aud_channels).to(device)
+        attnet = AudioAttNet(seq_len=args.smo_size).to(device)
+        return cls(coarse, fine, audnet, attnet)
+
+    def state_dicts(self) -> dict:
+        out = {"network_fn_state_dict": self.coarse.network.state_dict(),
+               "network_audnet_state_dict": self.audnet.state_dict(),
+               "network_audattnet_state_dict": self.attnet.state_dict()}
+        if self.fine is not None:
+            out["network_fine_state_dict"] = self.fine.network.state_dict()
+        return out
+
+    def load(self, ckpt: dict, path) -> None:
+        load_module(self.coarse.network, ckpt, "network_fn_state_dict", path)
+        if self.fine is not None:
+            load_module(self.fine.network, ckpt, "network_fine_state_dict", path)
+        load_module(self.audnet, ckpt, "network_audnet_state_dict", path)
+        if "network_audattnet_state_dict" in ckpt:  # very old checkpoints lack it
+            load_module(self.attnet, ckpt, "network_audattnet_state_dict", path)
+
+    def eval(self) -> None:
+        for m in (self.coarse, self.fine, self.audnet, self.attnet):
+            if m is not None:
+                m.eval()
+
+    def render_image(self, pose: torch.Tensor, code: torch.Tensor, bc_img: torch.Tensor, focal: float,
+                     cx: float, cy: float, near: float, far: float, s: RenderSettings) -> dict:
+        """Full-frame render: pose [4, 4] c2w, code [dim_aud], bc_img [H, W, 3] -> rgb_map [H, W, 3], ..."""
+        H, W = bc_img.shape[:2]
+        rays_o, rays_d = get_rays(H, W, focal, pose, cx, cy)
+        out = render_rays_chunked(self.coarse, self.fine, rays_o.reshape(-1, 3), rays_d.reshape(-1, 3), near, far,
+                                  bc_img.reshape(-1, 3), code, s)
+        return {k: v.reshape(H, W, *v.shape[1:]) for k, v in out.items()}
+
+
+class HeadTrainer(Trainer):
+    ckpt_kinds = ("head",)
+
+    def __init__(self, args: argparse.Namespace):
+        super().__init__(args)
+        if not args.no_batching:
+            tqdm.write("warning: --no-no_batching (rays mixed across images) is not supported for audface data; "
+                       "rays come from one image per step, as in the original")
+        self.dataset = AudFaceDataset(args.datadir, "head_imgs", args.aud_file, args.testskip)
+        self.bc_img = self.dataset.bc_img.to(self.device)
+        self.auds = {k: v.auds.to(self.device) for k, v in self.dataset.splits.items()}
+        self.models = HeadModels.build(args, self.dataset.aud_channels, self.device)
+        m = self.models
+        nerf_params = list(m.coarse.parameters()) + (list(m.fine.parameters()) if m.fine is not None else [])
+        self.optimizer = torch.optim.Adam(nerf_params, lr=args.lrate, betas=(0.9, 0.999))
+        self.optimizer_aud = torch.optim.Adam(m.audnet.parameters(), lr=args.lrate, betas=(0.9, 0.999))
+        self.optimizer_audatt = torch.optim.Adam(m.attnet.parameters(), lr=args.lrate * 5, betas=(0.9, 0.999))
+        self.settings = render_settings(args)
+
+    def smoothing(self, step: int) -> bool:
+        return step > self.args.nosmo_iters
+
+    def set_learning_rate(self, step: int) -> None:
+        lr = self.args.lrate * 0.1 ** (step / (self.args.lrate_decay * 1000))
+        for opt, scale in ((self.optimizer, 1), (self.optimizer_aud, 1), (self.optimizer_audatt, 5)):
+            for group in opt.param_groups:
+                group["lr"] = lr * scale
+
+    def train_step(self, step: int, rng: np.random.Generator, gen: torch.Generator) -> dict[str, float]:
+        a, ds, dev = self.args, self.dataset, self.device
+        train = ds.splits["train"]
+        k = int(rng.integers(len(train)))
+        target_img = ds.image("train", k).to(dev)
+        coords = torch.from_numpy(sample_pixels(a.N_rand, ds.H, ds.W, rng, train.rects[k], a.sample_rate)).to(dev)
+        rays_o, rays_d = rays_at(coords, ds.focal, train.poses[k].to(dev), ds.cx, ds.cy)
+        target = target_img[coords[:, 0], coords[:, 1]]
+        bc_rgb = self.bc_img[coords[:, 0], coords[:, 1]]
+        smooth = self.smoothing(step)
+        code = frame_code(self.models.audnet, self.models.attnet, self.auds["train"], k, smooth, a.smo_size)
+        out = render_rays(self.models.coarse, self.models.fine, rays_o, rays_d, a.near, a.far, bc_rgb, code,
+                          self.settings, gen)
+        img_loss = F.mse_loss(out["rgb_map"], target)
+        loss = img_loss + (F.mse_loss(out["rgb0"], target) if "rgb0" in out else 0.0)
+        self.set_learning_rate(step - 1)  # lr of the step about to be taken, as the original's schedule
+        for opt in (self.optimizer, self.optimizer_aud, self.optimizer_audatt):
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.optimizer_aud.step()
+        if smooth:
+            self.optimizer_audatt.step()
+        return {"loss": loss.item(), "psnr": mse_to_psnr(img_loss.item()),
+                "lr": self.optimizer.param_groups[0]["lr"]}
+
+    def checkpoint_payloads(self, step: int) -> dict[str, dict]:
+        payload = {"global_step": step, **self.models.state_dicts(),
+                   "optimizer_state_dict": self.optimizer.state_dict(),
+                   "optimizer_aud_state_dict": self.optimizer_aud.state_dict(),
+                   "optimizer_audatt_state_dict": self.optimizer_audatt.state_dict()}
+        return {"head": payload}
+
+    def load_payloads(self, ckpts: dict[str, dict], paths: dict[str, Path], with_optimizers: bool) -> None:
+        ckpt, path = ckpts["head"], paths["head"]
+        self.models.load(ckpt, path)
+        if with_optimizers:
+            try:
+                load_optimizer(self.optimizer, ckpt, "optimizer_state_dict")
+                load_optimizer(self.optimizer_aud, ckpt, "optimizer_aud_state_dict")
+                load_optimizer(self.optimizer_audatt, ckpt, AUDATT_OPTIMIZER_KEYS)
+            except (ValueError, KeyError) as exc:  # e.g. a checkpoint of a coarse-only run
+                tqdm.write(f"warning: optimiser state of {path} not loaded ({exc}); optimisers start fresh")
+
+    @torch.no_grad()
+    def render_split(self, split: str, step: int, indices=None):
+        self.models.eval()
+        ds, a = self.dataset, self.args
+        frames = ds.splits[split]
+        codes = sequence_codes(self.models.audnet, self.models.attnet, self.auds[split], self.smoothing(step),
+                               a.smo_size)
+        s = self.settings.for_inference(a.early_stop_T)
+        for k in range(len(frames)) if indices is None else indices:
+            out = self.models.render_image(frames.poses[k].to(self.device), codes[k], self.bc_img, ds.focal,
+                                           ds.cx, ds.cy, a.near, a.far, s)
+            yield k, out["rgb_map"], ds.image(split, k).to(self.device)
+        for m in (self.models.coarse, self.models.fine, self.models.audnet, self.models.attnet):
+            if m is not None:
+                m.train()

@@ -1,0 +1,172 @@
+"""The training loop shared by HeadNeRF and TorsoNeRF: resume, steps, logging, checkpoints, validation.
+
+A subclass says what one step is (``train_step``), what a checkpoint holds (``checkpoint_payloads`` /
+``load_payloads``) and how to render the validation frames (``render_split``).
+
+Randomness is a function of (seed, step): the ray sampling and depth jitter of step i are the same
+whether the run was resumed or not (the original reseeded numpy with 0 at every start, so a resumed run
+replayed the first run's sampling order).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .checkpoint import list_checkpoints, load_checkpoint, resume_step, save_checkpoint
+from .utils import mse_to_psnr, pick_device, to_uint8, write_image, write_video
+
+
+class Trainer:
+    """Generic loop. Subclasses set ``ckpt_kinds`` (file suffixes, e.g. ('head',)) and the hooks below."""
+
+    ckpt_kinds: tuple[str, ...] = ("head",)
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.device = pick_device(args.device)
+        self.out_dir = Path(args.basedir) / args.expname
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.step = 0
+        self._writer = None
+        torch.manual_seed(args.seed)  # network initialisation
+
+    # ----- hooks -----
+    def train_step(self, step: int, rng: np.random.Generator, gen: torch.Generator) -> dict[str, float]:
+        raise NotImplementedError
+
+    def checkpoint_payloads(self, step: int) -> dict[str, dict]:
+        """{kind: payload} for each checkpoint file of a step."""
+        raise NotImplementedError
+
+    def load_payloads(self, ckpts: dict[str, dict], paths: dict[str, Path], with_optimizers: bool) -> None:
+        raise NotImplementedError
+
+    def render_split(self, split: str, step: int, indices=None):
+        """Yield (index, rgb [H, W, 3] tensor, target [H, W, 3] tensor or None) for frames of a split."""
+        raise NotImplementedError
+
+    # ----- shared machinery -----
+    @property
+    def writer(self):
+        if self._writer is None:
+            from tensorboardX import SummaryWriter
+            self._writer = SummaryWriter(str(self.out_dir / "tensorboard"))
+        return self._writer
+
+    def step_randomness(self, step: int) -> tuple[np.random.Generator, torch.Generator]:
+        rng = np.random.default_rng([self.args.seed, step])
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(int(rng.integers(2 ** 62)))
+        return rng, gen
+
+    def checkpoint_paths(self, step: int) -> dict[str, Path]:
+        return {kind: self.out_dir / f"{step:06d}_{kind}.tar" for kind in self.ckpt_kinds}
+
+    def save(self, step: int) -> None:
+        # the first kind is written last: a step counts as saved once its first-kind file exists
+        payloads = self.checkpoint_payloads(step)
+        paths = self.checkpoint_paths(step)
+        for kind in reversed(self.ckpt_kinds):
+            save_checkpoint(paths[kind], payloads[kind])
+
+    def resume(self) -> int:
+        """Load --ft_path, else the latest checkpoint of out_dir (unless --no_reload). Returns the step."""
+        a = self.args
+        if a.ft_path:
+            main = Path(a.ft_path)
+        elif not a.no_reload and list_checkpoints(self.out_dir, self.ckpt_kinds[0]):
+            main = list_checkpoints(self.out_dir, self.ckpt_kinds[0])[-1]
+        else:
+            return 0
+        paths = {self.ckpt_kinds[0]: main}
+        for kind in self.ckpt_kinds[1:]:
+            paths[kind] = main.with_name(main.name.replace(f"_{self.ckpt_kinds[0]}.tar", f"_{kind}.tar"))
+        ckpts = {k: load_checkpoint(p, self.device) for k, p in paths.items() if p.is_file()}
+        if self.ckpt_kinds[0] not in ckpts:
+            ckpts[self.ckpt_kinds[0]] = load_checkpoint(main, self.device)  # raises the clear error
+        self.load_payloads(ckpts, paths, with_optimizers=True)
+        self.step = resume_step(ckpts[self.ckpt_kinds[0]], main)
+        tqdm.write(f"[{a.expname}] resumed from {main} at step {self.step}")
+        return self.step
+
+    def fit(self) -> int:
+        a = self.args
+        start = self.resume()
+        if start >= a.N_iters:
+            tqdm.write(f"[{a.expname}] already trained to step {start} >= N_iters {a.N_iters}; nothing to do")
+            return start
+        last_saved = start
+        bar = tqdm(range(start + 1, a.N_iters + 1), initial=start, total=a.N_iters, desc=a.expname,
+                   dynamic_ncols=True)
+        for step in bar:
+            rng, gen = self.step_randomness(step)
+            logs = self.train_step(step, rng, gen)
+            self.step = step
+            if step % a.i_print == 0 or step == start + 1:
+                bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()})
+                for k, v in logs.items():
+                    self.writer.add_scalar(f"train/{k}", v, step)
+            if step % a.i_weights == 0:
+                self.save(step)
+                last_saved = step
+            if step % a.i_img == 0:
+                self.log_val_image(step, rng)
+            if step % a.i_testset == 0:
+                self.validate(step)
+        if last_saved != a.N_iters:
+            self.save(a.N_iters)
+        self.writer.flush()
+        return a.N_iters
+
+    @torch.no_grad()
+    def log_val_image(self, step: int, rng: np.random.Generator) -> None:
+        n_val = len(self.dataset.splits["val"])
+        k = int(rng.integers(n_val))
+        for _, rgb, target in self.render_split("val", step, [k]):
+            self.writer.add_image("val/rgb", to_uint8(rgb), step, dataformats="HWC")
+            if target is not None:
+                self.writer.add_scalar("val/psnr_image", mse_to_psnr(((rgb - target) ** 2).mean()), step)
+
+    @torch.no_grad()
+    def render_to_folder(self, split: str, step: int, folder: Path, video: bool) -> dict:
+        """Render a split to PNGs (and an mp4); returns and writes per-frame PSNR when targets exist."""
+        folder.mkdir(parents=True, exist_ok=True)
+        frames, psnrs = [], []
+        n = len(self.dataset.splits[split])
+        for k, rgb, target in tqdm(self.render_split(split, step), total=n, desc=f"render {split}", leave=False):
+            img = to_uint8(rgb)
+            write_image(folder / f"{k:03d}.png", img)
+            frames.append(img)
+            if target is not None:
+                psnrs.append(mse_to_psnr(((rgb - target) ** 2).mean()))
+        result = {"step": step, "frames": n, "psnr_per_frame": psnrs,
+                  "psnr_mean": float(np.mean(psnrs)) if psnrs else None}
+        if video:
+            result["video"] = str(write_video(folder / "video.mp4", frames, self.args.video_fps))
+        (folder / "metrics.json").write_text(json.dumps(result, indent=1))
+        return result
+
+    def validate(self, step: int) -> dict:
+        res = self.render_to_folder("val", step, self.out_dir / f"testset_{step:06d}", video=False)
+        if res["psnr_mean"] is not None:
+            self.writer.add_scalar("val/psnr", res["psnr_mean"], step)
+            tqdm.write(f"[{self.args.expname}] step {step}: validation PSNR {res['psnr_mean']:.2f} dB "
+                       f"over {res['frames']} frames")
+        return res
+
+    def render_only(self) -> dict:
+        step = self.resume()
+        if step == 0 and not self.args.ft_path:
+            tqdm.write(f"[{self.args.expname}] warning: no checkpoint in {self.out_dir}; rendering an untrained network")
+        folder = self.out_dir / f"renderonly_val_{step:06d}"
+        res = self.render_to_folder("val", step, folder, video=True)
+        msg = f"[{self.args.expname}] rendered {res['frames']} frames to {folder}"
+        if res["psnr_mean"] is not None:
+            msg += f" (PSNR {res['psnr_mean']:.2f} dB)"
+        print(msg)
+        return res

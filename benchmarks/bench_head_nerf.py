@@ -1,0 +1,122 @@
+"""Head-NeRF speed: seconds per training iteration and per full-frame render, with peak memory.
+
+    .venv/bin/python benchmarks/bench_head_nerf.py [--device auto|cpu|cuda] [--full] [--amp]
+
+Training: N_rand 256 with 32+32 samples, and the defaults 2048 with 64+128 samples. Rendering: 64x64 and
+450x450 frames with 64+128 samples, through the inference path (no autograd, large chunks, early ray
+termination) and, for comparison on this machine, through a literal restatement of the original
+algorithm (tests/original_algorithm.py); the largest pixel difference between the two is printed.
+On CPU the 450x450 frame is timed on a band of rows and scaled up unless --full is given.
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from data_util.synthetic_head import make_synthetic_dataset  # noqa: E402
+from NeRFs.core.config import parse_args  # noqa: E402
+from NeRFs.core.head import HeadTrainer  # noqa: E402
+from NeRFs.core.rays import get_rays  # noqa: E402
+from NeRFs.core.rendering import render_rays_chunked  # noqa: E402
+from original_algorithm import OriginalFaceNeRF, render_rays as original_render_rays  # noqa: E402
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_training(root: Path, tmp: Path, device: str, n_rand: int, n_s: int, n_i: int, steps: int, amp: bool):
+    args = parse_args(["--config", str(root / "HeadNeRF_config.txt"), "--basedir", str(tmp), "--device", device,
+                       "--N_rand", str(n_rand), "--N_samples", str(n_s), "--N_importance", str(n_i),
+                       "--amp" if amp else "--no-amp", "--i_print", "1000000"])
+    t = HeadTrainer(args)
+    times = []
+    for step in range(1, steps + 2):
+        rng, gen = t.step_randomness(step)
+        sync(t.device)
+        t0 = time.perf_counter()
+        t.train_step(step, rng, gen)
+        sync(t.device)
+        times.append(time.perf_counter() - t0)
+    return sum(times[1:]) / steps, t  # the first step warms up
+
+
+def time_render(t: HeadTrainer, size: int, full: bool, with_original: bool):
+    a, dev = t.args, t.device
+    focal = 2.2 * size
+    pose = t.dataset.splits["val"].poses[0].to(dev)
+    rays_o, rays_d = get_rays(size, size, focal, pose, size / 2, size / 2)
+    rows = size if (full or dev.type == "cuda" or size <= 64) else max(8, size // 16)
+    band = slice(size // 2 - rows // 2, size // 2 - rows // 2 + rows)  # central band: head and background
+    o, d = rays_o[band].reshape(-1, 3), rays_d[band].reshape(-1, 3)
+    bc = torch.rand(o.shape[0], 3, device=dev)
+    code = torch.randn(a.dim_aud, device=dev)
+    s = t.settings.for_inference(a.early_stop_T)
+    m = t.models
+    with torch.inference_mode():
+        sync(dev)
+        t0 = time.perf_counter()
+        ours = render_rays_chunked(m.coarse, m.fine, o, d, a.near, a.far, bc, code, s)["rgb_map"]
+        sync(dev)
+        sec = (time.perf_counter() - t0) * size / rows
+    result = {"sec": sec, "scaled": rows != size}
+    if with_original:
+        nets = []
+        for field in (m.coarse, m.fine):
+            net = OriginalFaceNeRF().to(dev)
+            net.load_state_dict(field.network.state_dict())
+            nets.append(net)
+        with torch.no_grad():
+            t0 = time.perf_counter()
+            ref = torch.cat([original_render_rays(nets[0], nets[1], o[i:i + 1024], d[i:i + 1024], a.near, a.far,
+                                                  bc[i:i + 1024], code, a.N_samples, a.N_importance)[0]
+                             for i in range(0, o.shape[0], 1024)])
+            result["original_sec"] = (time.perf_counter() - t0) * size / rows
+        result["max_diff_255"] = float((ours - ref).abs().max()) * 255
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--full", action="store_true", help="render the whole 450x450 frame on CPU too")
+    p.add_argument("--amp", action="store_true", help="float16 network queries (CUDA only)")
+    p.add_argument("--steps", type=int, default=5, help="timed training steps per setting")
+    p.add_argument("--skip_original", action="store_true", help="do not time the original algorithm")
+    a = p.parse_args()
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = make_synthetic_dataset(Path(tmp) / "bench", n_frames=22, size=64)
+        print(f"device: {a.device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+        sec, _ = time_training(root, Path(tmp) / "logs", a.device, 256, 32, 32, a.steps, a.amp)
+        print(f"train iteration  N_rand  256, 32+32 samples : {sec:6.3f} s")
+        sec, t = time_training(root, Path(tmp) / "logs", a.device, 2048, 64, 128, max(2, a.steps // 2), a.amp)
+        print(f"train iteration  N_rand 2048, 64+128 samples: {sec:6.3f} s")
+        for size in (64, 450):
+            r = time_render(t, size, a.full, with_original=not a.skip_original)
+            line = f"render {size}x{size}, 64+128 samples: {r['sec']:7.2f} s/frame" + (" (scaled from a band of rows)" if r["scaled"] else "")
+            if "original_sec" in r:
+                line += (f" | original algorithm {r['original_sec']:7.2f} s/frame, speed-up "
+                         f"{r['original_sec'] / r['sec']:.2f}x, max pixel difference {r['max_diff_255']:.3f}/255")
+            print(line)
+        print(f"peak memory: {peak_memory_mb(t.device):.0f} MiB ({'CUDA allocated' if t.device.type == 'cuda' else 'process RSS'})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Preprocessing: from a portrait video to a training-ready dataset/<id>/ folder."""

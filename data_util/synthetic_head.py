@@ -1,0 +1,132 @@
+"""A synthetic talking head in the exact dataset/<id>/ layout, for tests, benchmarks and quick checks.
+
+A ray-traced sphere "head" with eyes, hair and a mouth whose opening follows a speech-like signal, seen
+under small smooth head motion in front of a fixed background. The audio features carry that signal in
+the [N, 16, C] windowing of DeepSpeech features (row r of frame i belongs to time i + (r - 8) / 2), so a
+NeRF has to read the audio to get the mouth right. Everything is deterministic given the seed.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from .nerf_configs import head_pose_to_c2w, nerf_configs, write_config, write_transforms
+
+HEAD_RADIUS = 0.1
+CAMERA_DISTANCE = 0.8  # head at z = -8 before the original's /10 scaling
+
+
+def mouth_signal(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Speech-like mouth opening in [0, 1] per frame: syllables of 3-8 frames with pauses."""
+    a = np.zeros(n)
+    t = 0
+    while t < n:
+        length = int(rng.integers(3, 9))
+        syllable = rng.uniform(0.4, 1.0) * np.sin(np.linspace(0, np.pi, length))
+        a[t:t + length] = syllable[:n - t]
+        t += length + int(rng.integers(0, 4))
+    return a
+
+
+def audio_features(a: np.ndarray, channels: int, rng: np.random.Generator) -> np.ndarray:
+    """[N, 16, C] windows: row r of frame i carries a(i + (r - 8) / 2) times a fixed channel pattern."""
+    n = len(a)
+    pattern = rng.uniform(-1, 1, channels)
+    times = np.arange(n)[:, None] + (np.arange(16)[None, :] - 8) / 2.0
+    values = np.interp(times, np.arange(n), a, left=0.0, right=0.0)
+    # scaled like DeepSpeech logits (magnitudes of several units), which AudioNet's init expects
+    feats = 40.0 * values[..., None] * pattern + 0.2 * rng.standard_normal((n, 16, channels))
+    return feats.astype(np.float64)
+
+
+def background(H: int, W: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:H, 0:W] / max(H, W)
+    return np.stack([0.25 + 0.3 * xx, 0.35 + 0.2 * yy, 0.55 - 0.2 * xx * yy], -1)
+
+
+def render_head(c2w: np.ndarray, focal: float, H: int, W: int, mouth: float, bc: np.ndarray):
+    """Ray-trace the head for one camera. Returns image [H, W, 3] in [0, 1] and the head mask [H, W]."""
+    rows, cols = np.mgrid[0:H, 0:W].astype(np.float64)
+    dirs = np.stack([(cols - W / 2) / focal, -(rows - H / 2) / focal, -np.ones_like(cols)], -1) @ c2w[:3, :3].T
+    o = c2w[:3, 3]
+    # |o + s d| = r  ->  s^2 |d|^2 + 2 s o.d + |o|^2 - r^2 = 0
+    a2, b = (dirs ** 2).sum(-1), (dirs @ o)
+    disc = b ** 2 - a2 * (o @ o - HEAD_RADIUS ** 2)
+    hit = disc > 0
+    s = (-b - np.sqrt(np.where(hit, disc, 0))) / a2
+    n = (o + s[..., None] * dirs) / HEAD_RADIUS  # unit normal in the head frame
+    azim, elev = np.arctan2(n[..., 0], n[..., 2]), np.arcsin(np.clip(n[..., 1], -1, 1))
+    light = np.array([0.3, 0.5, 1.0]) / np.linalg.norm([0.3, 0.5, 1.0])
+    shade = 0.55 + 0.45 * np.clip(n @ light, 0, 1)
+    color = np.array([0.87, 0.66, 0.52]) * shade[..., None]
+    hair = elev > 0.55 - 0.25 * np.abs(azim) / np.pi
+    color[hair] = np.array([0.25, 0.15, 0.08]) * shade[hair, None]
+    for side in (-1, 1):
+        eye = (azim - side * 0.38) ** 2 + (elev - 0.22) ** 2 < 0.11 ** 2
+        color[eye] = [0.08, 0.08, 0.1]
+    half_h = 0.04 + 0.3 * float(np.clip(mouth, 0, 1))
+    lips = (azim / 0.55) ** 2 + ((elev + 0.45) / half_h) ** 2 < 1.0
+    color[lips] = [0.3, 0.02, 0.05]
+    img = np.where(hit[..., None], np.clip(color, 0, 1), bc)
+    return img, hit
+
+
+def face_rect(mask: np.ndarray) -> list[int]:
+    rows, cols = np.nonzero(mask)
+    if len(rows) == 0:
+        return [0, 0, mask.shape[1], mask.shape[0]]
+    return [int(cols.min()), int(rows.min()), int(cols.max() - cols.min()), int(rows.max() - rows.min())]
+
+
+def make_synthetic_dataset(root: str | Path, n_frames: int = 110, size: int = 32, seed: int = 0,
+                           aud_channels: int = 29, config_extra: dict | None = None) -> Path:
+    """Write dataset/<id>/ (transforms, head_imgs, com_imgs, ori_imgs, bc.jpg, aud.npy, configs) at root."""
+    import imageio.v2 as imageio
+    root = Path(root)
+    subject = root.name
+    rng = np.random.default_rng(seed)
+    H = W = int(size)
+    focal = 2.2 * size  # the head spans about 55% of the image
+    for d in ("head_imgs", "com_imgs", "ori_imgs"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    bc = background(H, W)
+    imageio.imwrite(root / "bc.jpg", (bc * 255 + 0.5).astype(np.uint8), quality=95)
+    mouth = mouth_signal(n_frames, rng)
+    np.save(root / "aud.npy", audio_features(mouth, aud_channels, rng))
+    t = np.arange(n_frames)
+    phases = rng.uniform(0, 2 * np.pi, 5)
+    frames = []
+    for i in range(n_frames):
+        euler = 0.08 * np.sin(t[i] / np.array([17.0, 23.0, 29.0]) + phases[:3])
+        trans = np.array([0.015 * np.sin(t[i] / 19 + phases[3]), 0.015 * np.sin(t[i] / 13 + phases[4]),
+                          -CAMERA_DISTANCE])
+        c2w = head_pose_to_c2w(euler, trans)
+        img, mask = render_head(c2w, focal, H, W, mouth[i], bc)
+        img8 = (img * 255 + 0.5).astype(np.uint8)
+        for d in ("head_imgs", "com_imgs", "ori_imgs"):
+            imageio.imwrite(root / d / f"{i}.jpg", img8, quality=95)
+        frames.append({"img_id": i, "aud_id": i, "transform_matrix": c2w, "face_rect": face_rect(mask)})
+    n_train = int(n_frames * 10 / 11)
+    write_transforms(root / "transforms_train.json", focal, W, H, frames[:n_train])
+    write_transforms(root / "transforms_val.json", focal, W, H, frames[n_train:])
+    near, far = CAMERA_DISTANCE - 0.2, CAMERA_DISTANCE + 0.4
+    for name, options in nerf_configs(root, subject, near, far, 1, config_extra).items():
+        write_config(root / name, options)
+    np.save(root / "mouth_signal.npy", mouth)
+    return root
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("root", help="output folder, e.g. dataset/synthetic")
+    p.add_argument("--frames", type=int, default=110)
+    p.add_argument("--size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args()
+    print(make_synthetic_dataset(a.root, a.frames, a.size, a.seed))
+
+
+if __name__ == "__main__":
+    main()

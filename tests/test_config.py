@@ -1,0 +1,70 @@
+"""Options: the original names and config files, honest boolean switches, path resolution, clear errors."""
+import os
+
+import pytest
+
+from NeRFs.core.config import build_parser, parse_args
+from NeRFs.core.utils import REPO_ROOT, UserError
+
+ORIGINAL_HEAD_CONFIG = """expname = Obama_head
+datadir = {datadir}
+basedir = {basedir}
+near = 0.5680
+far = 1.1680
+testskip = 1
+dataset_type = audface
+N_samples = 64
+N_importance = 128
+N_rand = 2048
+lrate = 5e-4
+"""
+
+
+def test_original_defaults_and_honest_switches():
+    a = build_parser("head").parse_args([])
+    assert (a.N_rand, a.N_samples, a.N_importance, a.lrate, a.lrate_decay) == (2048, 64, 128, 5e-4, 250)
+    assert (a.nosmo_iters, a.smo_size, a.dim_aud, a.win_size, a.N_iters) == (200000, 8, 64, 16, 400000)
+    assert a.use_viewdirs and a.white_bkgd and a.no_batching  # the original's (store_false) defaults
+    p = build_parser("head")
+    assert p.parse_args(["--use_viewdirs"]).use_viewdirs is True  # the original turned it off here
+    assert p.parse_args(["--no-use_viewdirs"]).use_viewdirs is False
+    assert build_parser("torso").parse_args([]).N_rand == 1024
+
+
+def test_an_original_config_file_parses(tmp_path):
+    data = tmp_path / "Obama"
+    data.mkdir()
+    cfg = tmp_path / "HeadNeRF_config.txt"
+    cfg.write_text(ORIGINAL_HEAD_CONFIG.format(datadir=data, basedir=data / "logs") + "use_viewdirs = False\n")
+    a = parse_args(["--config", str(cfg)])
+    assert a.expname == "Obama_head" and a.near == pytest.approx(0.568) and a.use_viewdirs is False
+    assert a.datadir == str(data) and a.basedir == str(data / "logs")
+
+
+def test_unknown_option_in_a_config_names_file_line_and_option(tmp_path):
+    cfg = tmp_path / "c.txt"
+    cfg.write_text("expname = x\nnum_rays = 5\n")
+    with pytest.raises(UserError, match=r"c.txt:2: unknown option 'num_rays'"):
+        parse_args(["--config", str(cfg)])
+    with pytest.raises(UserError, match="config file not found"):
+        parse_args(["--config", str(tmp_path / "missing.txt")])
+
+
+def test_relative_paths_resolve_against_cwd_or_repository(tmp_path, monkeypatch):
+    (tmp_path / "dataset" / "X").mkdir(parents=True)
+    cfg = tmp_path / "c.txt"
+    cfg.write_text("datadir = ./dataset/X\nbasedir = ./dataset/X/logs\n")
+    monkeypatch.chdir(tmp_path)
+    a = parse_args(["--config", str(cfg)])
+    assert a.datadir == str(tmp_path / "dataset" / "X") and a.basedir == str(tmp_path / "dataset" / "X" / "logs")
+    # from another working directory, the path is found next to the config (or the repository)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    os.chdir(elsewhere)
+    a = parse_args(["--config", str(cfg)])
+    assert a.datadir == str(tmp_path / "dataset" / "X") and a.basedir == str(tmp_path / "dataset" / "X" / "logs")
+    # relative to the repository (the original's ./dataset/<id> when run from elsewhere)
+    a = parse_args(["--datadir", "NeRFs", "--basedir", "NeRFs/logs_never_created"])
+    assert a.datadir == str(REPO_ROOT / "NeRFs") and a.basedir == str(REPO_ROOT / "NeRFs" / "logs_never_created")
+    with pytest.raises(UserError, match="datadir 'nowhere' not found"):
+        parse_args(["--datadir", "nowhere"])
