@@ -1,7 +1,8 @@
 """A synthetic talking head in the exact dataset/<id>/ layout, for tests, benchmarks and quick checks.
 
 A ray-traced sphere "head" with eyes, hair and a mouth whose opening follows a speech-like signal, seen
-under small smooth head motion in front of a fixed background. The audio features carry that signal in
+under small smooth head motion in front of a fixed background, above shoulders that follow the head
+sideways (head_imgs: head over the background; com_imgs and ori_imgs: head, shoulders and background). The audio features carry that signal in
 the [N, 16, C] windowing of DeepSpeech features (row r of frame i belongs to time i + (r - 8) / 2), so a
 NeRF has to read the audio to get the mouth right. Everything is deterministic given the seed.
 """
@@ -78,6 +79,15 @@ def render_head(c2w: np.ndarray, focal: float, H: int, W: int, mouth: float, bc:
     return img, hit
 
 
+def draw_torso(bc: np.ndarray, shift_x: float) -> np.ndarray:
+    """A shirt-coloured shoulder ellipse at the bottom of the frame, following the head sideways."""
+    H, W = bc.shape[:2]
+    rows, cols = np.mgrid[0:H, 0:W].astype(np.float64)
+    inside = ((cols - W / 2 - shift_x) / (0.42 * W)) ** 2 + ((rows - 1.08 * H) / (0.32 * H)) ** 2 < 1.0
+    shirt = np.array([0.18, 0.28, 0.68]) * (0.75 + 0.25 * (rows / H))[..., None]
+    return np.where(inside[..., None], shirt, bc)
+
+
 def face_rect(mask: np.ndarray) -> list[int]:
     rows, cols = np.nonzero(mask)
     if len(rows) == 0:
@@ -108,10 +118,10 @@ def make_synthetic_dataset(root: str | Path, n_frames: int = 110, size: int = 32
         trans = np.array([0.015 * np.sin(t[i] / 19 + phases[3]), 0.015 * np.sin(t[i] / 13 + phases[4]),
                           -CAMERA_DISTANCE])
         c2w = head_pose_to_c2w(euler, trans)
-        img, mask = render_head(c2w, focal, H, W, mouth[i], bc)
-        img8 = (img * 255 + 0.5).astype(np.uint8)
-        for d in ("head_imgs", "com_imgs", "ori_imgs"):
-            imageio.imwrite(root / d / f"{i}.jpg", img8, quality=95)
+        head, mask = render_head(c2w, focal, H, W, mouth[i], bc)
+        full = np.where(mask[..., None], head, draw_torso(bc, 0.5 * trans[0] * focal / CAMERA_DISTANCE))
+        for d, img in (("head_imgs", head), ("com_imgs", full), ("ori_imgs", full)):
+            imageio.imwrite(root / d / f"{i}.jpg", (img * 255 + 0.5).astype(np.uint8), quality=95)
         frames.append({"img_id": i, "aud_id": i, "transform_matrix": c2w, "face_rect": face_rect(mask)})
     n_train = int(n_frames * 10 / 11)
     write_transforms(root / "transforms_train.json", focal, W, H, frames[:n_train])

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from NeRFs.core.cli import run_main
+from NeRFs.core.cli import run_main, train_or_render
 from NeRFs.core.dataset import AudFaceDataset
 from NeRFs.core.head import HeadTrainer
 from NeRFs.core.utils import UserError
@@ -61,7 +61,7 @@ def test_corrupt_image_and_bad_transforms(dataset_copy):
 
 def test_command_line_prints_one_line_errors(dataset_copy, tmp_path, capsys):
     (dataset_copy / "bc.jpg").unlink()
-    code = run_main(HeadTrainer, "head", ["--config", str(dataset_copy / "HeadNeRF_config.txt"),
+    code = run_main(train_or_render(HeadTrainer), "head", ["--config", str(dataset_copy / "HeadNeRF_config.txt"),
                                           "--datadir", str(dataset_copy), "--basedir", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: missing background image") and "Traceback" not in err

@@ -7,12 +7,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from NeRFs.core.cli import run_main  # noqa: E402
+from NeRFs.core.cli import run_main, train_or_render  # noqa: E402
 from NeRFs.core.head import HeadTrainer  # noqa: E402
 
 
 def main(argv=None) -> int:
-    return run_main(HeadTrainer, "head", argv)
+    return run_main(train_or_render(HeadTrainer), "head", argv)
 
 
 if __name__ == "__main__":

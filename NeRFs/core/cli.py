@@ -1,20 +1,25 @@
-"""What both run_nerf.py scripts do: parse options, train or render, print user errors as one line."""
+"""What both run_nerf.py scripts do: parse options, run an action, print user errors as one line."""
 from __future__ import annotations
 
 import sys
+from typing import Callable
 
 from .config import parse_args
 from .utils import UserError
 
 
-def run_main(trainer_cls, kind: str, argv=None) -> int:
-    try:
-        args = parse_args(argv, kind)
+def train_or_render(trainer_cls) -> Callable:
+    """The default action: ``--render_only`` renders the validation frames, otherwise train / resume."""
+    def action(args):
         trainer = trainer_cls(args)
-        if args.render_only:
-            trainer.render_only()
-        else:
-            trainer.fit()
+        return trainer.render_only() if args.render_only else trainer.fit()
+    return action
+
+
+def run_main(action: Callable, kind: str, argv=None) -> int:
+    """Parse the options of ``kind`` ('head' | 'torso') and run ``action(args)``; returns an exit code."""
+    try:
+        action(parse_args(argv, kind))
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -133,7 +133,7 @@ def render_rays(coarse: RadianceField, fine: RadianceField | None, rays_o: torch
     """Render a batch of rays. rays_o, rays_d, bc_rgb: [R, 3]; cond: [C].
 
     Returns the fine pass's outputs (``rgb_map`` [R, 3], ...) and the coarse ones with suffix ``0``
-    (``rgb0``, ``disp0``, ``acc0``), as the original did.
+    (``rgb0``, ``disp0``, ``acc0`` as the original named them, and ``rgb_fg_map0``, ``trans_last0``).
     """
     R = rays_o.shape[0]
     viewdirs = rays_d / torch.linalg.norm(rays_d, dim=-1, keepdim=True) if coarse.embed_dirs is not None else None
@@ -155,7 +155,8 @@ def render_rays(coarse: RadianceField, fine: RadianceField | None, rays_o: torch
     else:
         raw_f = field(pts[:, :-1], viewdirs, cond, s.netchunk, s.amp)
         out_f = composite(raw_f, z_all, rays_d, bc_rgb, s.white_bkgd, s.raw_noise_std, generator)
-    out_f.update(rgb0=out["rgb_map"], disp0=out["disp_map"], acc0=out["acc_map"])
+    out_f.update(rgb0=out["rgb_map"], disp0=out["disp_map"], acc0=out["acc_map"], rgb_fg_map0=out["rgb_fg_map"],
+                 trans_last0=out["trans_last"])
     return out_f
 
 

@@ -1,0 +1,84 @@
+"""Driving a trained head + torso with new audio (the original's TorsoNeRFTest mode).
+
+Frame i uses audio features ``aud_start + i`` (or, with ``--aud_from_pose``, the aud_id of its pose, so
+that re-rendering the validation frames compares like with like) and the head pose ``i`` of
+``test_pose_file`` (every ``testskip``-th frame, cycling when the audio is longer). The audio codes are
+smoothed over the sequence by AudioAttNet, as in the original. Output: ``basedir/expname/test_aud_rst/``
+with ``<i>.jpg`` frames and ``result.mp4`` (25 fps), plus ``result_with_audio.mp4`` with ``--with_audio``.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import imageio.v2 as imageio
+import torch
+from tqdm import tqdm
+
+from .audio import sequence_codes
+from .dataset import load_audio_features, load_transforms
+from .torso import TorsoTrainer
+from .utils import UserError, to_uint8, write_video
+
+
+def load_driving_features(path: str, datadir: str) -> torch.Tensor:
+    p = Path(path) if Path(path).is_absolute() else Path(datadir) / path
+    if not p.is_file() and Path(path).is_file():
+        p = Path(path)
+    if p.suffix.lower() == ".wav":
+        try:
+            from data_util.audio_features import compute_features  # preprocessing step 0
+        except ImportError:
+            raise UserError(f"{p} is a .wav: computing speech features from audio needs preprocessing step 0 "
+                            f"(data_util/audio_features.py), which is not installed in this version; pass the "
+                            f"features as .npy [frames, 16, channels] instead") from None
+        return torch.as_tensor(compute_features(p, datadir), dtype=torch.float32)
+    return load_audio_features(p)
+
+
+def drive(args: argparse.Namespace) -> Path:
+    # the networks and the torso camera come from the dataset (with its own features); --aud_file drives
+    t = TorsoTrainer(argparse.Namespace(**{**vars(args), "aud_file": "aud.npy"}))
+    step = t.resume()
+    if step == 0:
+        raise UserError(f"no torso checkpoint (*_body.tar) in {t.out_dir}: train the Torso-NeRF first "
+                        f"(python NeRFs/TorsoNeRF/run_nerf.py --config <datadir>/TorsoNeRF_config.txt)")
+    feats = load_driving_features(args.aud_file, args.datadir).to(t.device)
+    if feats.shape[-1] != t.head.audnet.encoder_conv[0].in_channels:
+        raise UserError(f"audio features {args.aud_file} have {feats.shape[-1]} channels per row, the trained "
+                        f"AudioNet expects {t.head.audnet.encoder_conv[0].in_channels} (other feature backend?)")
+    pose_file = Path(args.datadir) / args.test_pose_file
+    frames = load_transforms(pose_file)["frames"][::max(args.testskip, 1)]
+    poses = torch.tensor([f["transform_matrix"] for f in frames], dtype=torch.float32, device=t.device)
+    if args.aud_from_pose:
+        ids = [int(f.get("aud_id", f["img_id"])) for f in frames]
+        n = len(ids) if args.test_size < 0 else min(args.test_size, len(ids))
+        ids = ids[:n]
+    else:
+        available = feats.shape[0] - args.aud_start
+        if available <= 0:
+            raise UserError(f"--aud_start {args.aud_start} is past the end of {args.aud_file} ({feats.shape[0]} frames)")
+        n = available if args.test_size < 0 else min(args.test_size, available)
+        ids = list(range(args.aud_start, args.aud_start + n))
+    if max(ids) >= feats.shape[0]:
+        raise UserError(f"{args.aud_file} has {feats.shape[0]} frames, the poses of {pose_file} need aud_id {max(ids)}")
+    with torch.no_grad():
+        codes = sequence_codes(t.head.audnet, t.head.attnet, feats[ids], True, args.smo_size)
+    out = t.out_dir / "test_aud_rst"
+    out.mkdir(parents=True, exist_ok=True)
+    images = []
+    for i in tqdm(range(n), desc="driving", dynamic_ncols=True):
+        img = to_uint8(t.render_frame(poses[i % len(poses)], codes[i]))
+        imageio.imwrite(out / f"{i}.jpg", img, quality=95)
+        images.append(img)
+    video = write_video(out / "result.mp4", images, args.video_fps)
+    print(f"[{args.expname}] {n} frames and {video}")
+    if args.with_audio:
+        from add_audio.add_audio import MuxError, mux_audio
+        start = 0.0 if args.aud_from_pose else args.aud_start / args.video_fps
+        try:
+            video = mux_audio(video, args.with_audio, out / "result_with_audio.mp4", audio_offset=start)
+        except MuxError as exc:
+            raise UserError(str(exc)) from exc
+        print(f"[{args.expname}] with sound: {video}")
+    return video

@@ -1,0 +1,1 @@
+"""Muxing a rendered video with its driving audio (ffmpeg from imageio-ffmpeg)."""

@@ -1,0 +1,128 @@
+"""Torso-NeRF: composite, frozen head, learning, checkpoints, driving with new audio, clear errors."""
+import wave
+
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+import torch
+
+from NeRFs.core.checkpoint import list_checkpoints
+from NeRFs.core.config import parse_args
+from NeRFs.core.driving import drive
+from NeRFs.core.head import HeadTrainer
+from NeRFs.core.rendering import composite
+from NeRFs.core.torso import TorsoTrainer, composite_head_torso, rot_to_euler
+from NeRFs.core.utils import UserError, mse_to_psnr
+from add_audio.add_audio import probe
+from conftest import make_args
+from data_util.synthetic_head import make_synthetic_dataset
+
+SMALL = {"netwidth": 128, "netwidth_fine": 128, "lrate": 2e-3, "N_rand": 256, "N_samples": 16, "N_importance": 16,
+         "testskip": 2}
+
+
+def write_wav(path, seconds, rate=16000):
+    t = np.arange(int(seconds * rate)) / rate
+    pcm = (0.3 * np.sin(2 * np.pi * 220 * t) * 32767).astype(np.int16)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate), w.writeframes(pcm.tobytes())
+    return path
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return make_synthetic_dataset(tmp_path_factory.mktemp("torso") / "synth", n_frames=66, size=32)
+
+
+@pytest.fixture(scope="module")
+def head_logs(root):
+    """A quickly trained head in root/logs/synth_head (where the torso finds it by default)."""
+    HeadTrainer(make_args(root, root / "logs", N_iters=150, **SMALL)).fit()
+    return root / "logs"
+
+
+def torso_psnr(t):
+    return float(np.mean([mse_to_psnr(((rgb - gt) ** 2).mean()) for _, rgb, gt in t.render_split("val", t.step)]))
+
+
+def test_composite_transparent_torso_keeps_the_head_and_opaque_torso_hides_it():
+    R, S = 5, 6
+    z = torch.linspace(0.6, 1.2, S).expand(R, S)
+    d = torch.tensor([[0.0, 0.0, -1.0]]).expand(R, 3)
+    head = torch.rand(R, 3)
+    raw = torch.zeros(R, S - 1, 4)
+    raw[..., 3] = -20.0  # empty torso space
+    torso = composite(raw, z, d, torch.zeros(R, 3), white_bkgd=False)
+    torch.testing.assert_close(composite_head_torso(head, torso), head, atol=1e-4, rtol=0)
+    raw[..., 3], raw[..., :3] = 1e4, -10.0  # opaque black torso
+    torso = composite(raw, z, d, torch.zeros(R, 3), white_bkgd=False)
+    torch.testing.assert_close(composite_head_torso(head, torso), torch.zeros(R, 3), atol=1e-4, rtol=0)
+
+
+def test_rot_to_euler_uses_the_original_convention():
+    angles = rot_to_euler(torch.eye(3))
+    torch.testing.assert_close(angles, torch.tensor([np.pi / 2, 0.0, np.pi / 2]))
+
+
+def test_torso_learns_on_a_frozen_head_and_saves_both_checkpoints(root, head_logs):
+    t = TorsoTrainer(make_args(root, head_logs, kind="torso", N_iters=150, i_weights=150, **SMALL))
+    head_before = {k: v.clone() for k, v in t.head.coarse.network.state_dict().items()}
+    aud_before = {k: v.clone() for k, v in t.head.audnet.state_dict().items()}
+    before = torso_psnr(t)
+    t.fit()
+    after = torso_psnr(t)
+    print(f"composite PSNR on com_imgs: {before:.2f} -> {after:.2f} dB")
+    assert after - before > 3.0
+    for k, v in head_before.items():
+        assert torch.equal(t.head.coarse.network.state_dict()[k], v)
+    for k, v in aud_before.items():
+        assert torch.equal(t.head.audnet.state_dict()[k], v)
+    out = head_logs / "synth_com"
+    assert [p.name for p in list_checkpoints(out, "body")] == ["000150_body.tar"]
+    assert [p.name for p in list_checkpoints(out, "head")] == ["000150_head.tar"]
+    body = torch.load(out / "000150_body.tar", weights_only=True)
+    assert {"global_step", "network_fn_state_dict", "network_fine_state_dict", "optimizer_state_dict"} <= set(body)
+    assert body["network_fn_state_dict"]["pts_linears.0.weight"].shape[1] == 63 + 64 + 42
+
+
+def _drive_args(root, logs, *extra):
+    return parse_args(["--config", str(root / "TorsoNeRFTest_config.txt"), "--basedir", str(logs), "--device", "cpu",
+                       "--N_samples", "16", "--N_importance", "16", "--netwidth", "128", "--netwidth_fine", "128",
+                       *extra], "torso")
+
+
+def test_driving_with_new_audio_gives_n_frames_a_video_and_sound(root, head_logs, tmp_path):
+    if not list_checkpoints(head_logs / "synth_com", "body"):
+        TorsoTrainer(make_args(root, head_logs, kind="torso", N_iters=2, **SMALL)).fit()
+    new_aud = np.random.default_rng(5).normal(0, 10, size=(40, 16, 29))
+    np.save(tmp_path / "new_aud.npy", new_aud)
+    wav = write_wav(tmp_path / "new.wav", 2.0)
+    video = drive(_drive_args(root, head_logs, "--aud_file", str(tmp_path / "new_aud.npy"), "--test_size", "12",
+                              "--aud_start", "2", "--with_audio", str(wav)))
+    out = head_logs / "synth_com" / "test_aud_rst"
+    assert sorted(int(p.stem) for p in out.glob("*.jpg")) == list(range(12))
+    assert imageio.imread(out / "0.jpg").shape == (32, 32, 3)
+    reader = imageio.get_reader(out / "result.mp4")
+    assert reader.count_frames() == 12 and reader.get_meta_data()["fps"] == 25
+    info = probe(video)
+    assert info.has_video and info.has_audio and abs(info.duration - 12 / 25) < 0.1
+    # -1: the whole audio (40 - aud_start frames), poses cycle through the 3 validation poses
+    drive(_drive_args(root, head_logs, "--aud_file", str(tmp_path / "new_aud.npy"), "--test_size", "-1",
+                      "--aud_start", "10"))
+    assert imageio.get_reader(out / "result.mp4").count_frames() == 30
+
+
+def test_driving_errors_are_clear(root, head_logs, tmp_path):
+    np.save(tmp_path / "bad.npy", np.zeros((10, 16)))
+    with pytest.raises(UserError, match=r"shape \(10, 16\); expected \[frames, 16, channels\]"):
+        drive(_drive_args(root, head_logs, "--aud_file", str(tmp_path / "bad.npy")))
+    np.save(tmp_path / "narrow.npy", np.zeros((10, 16, 13)))
+    with pytest.raises(UserError, match="13 channels per row, the trained AudioNet expects 29"):
+        drive(_drive_args(root, head_logs, "--aud_file", str(tmp_path / "narrow.npy")))
+    with pytest.raises(UserError, match="no torso checkpoint"):
+        drive(_drive_args(root, tmp_path / "empty_logs", "--head_ckpt", str(next((head_logs / "synth_head").glob("*.tar")))))
+
+
+def test_missing_head_checkpoint_says_what_to_do(root, tmp_path):
+    with pytest.raises(UserError, match="no head checkpoint .* train the Head-NeRF first .* --head_ckpt"):
+        TorsoTrainer(make_args(root, tmp_path, kind="torso"))
