@@ -11,50 +11,23 @@ On CPU the 450x450 frame is timed on a band of rows and scaled up unless --full 
 from __future__ import annotations
 
 import argparse
-import resource
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from data_util.synthetic_head import make_synthetic_dataset  # noqa: E402
-from NeRFs.core.config import parse_args  # noqa: E402
-from NeRFs.core.head import HeadTrainer  # noqa: E402
-from NeRFs.core.rays import get_rays  # noqa: E402
-from NeRFs.core.rendering import render_rays_chunked  # noqa: E402
-from original_algorithm import OriginalFaceNeRF, render_rays as original_render_rays  # noqa: E402
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2 ** 20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from common import bench_args, peak_memory, seconds_per_step, timed
+from data_util.synthetic_head import make_synthetic_dataset
+from NeRFs.core.head import HeadTrainer
+from NeRFs.core.rays import get_rays
+from NeRFs.core.rendering import render_rays_chunked
+from original_algorithm import OriginalFaceNeRF, render_rays as original_render_rays
 
 
 def time_training(root: Path, tmp: Path, device: str, n_rand: int, n_s: int, n_i: int, steps: int, amp: bool):
-    args = parse_args(["--config", str(root / "HeadNeRF_config.txt"), "--basedir", str(tmp), "--device", device,
-                       "--N_rand", str(n_rand), "--N_samples", str(n_s), "--N_importance", str(n_i),
-                       "--amp" if amp else "--no-amp", "--i_print", "1000000"])
-    t = HeadTrainer(args)
-    times = []
-    for step in range(1, steps + 2):
-        rng, gen = t.step_randomness(step)
-        sync(t.device)
-        t0 = time.perf_counter()
-        t.train_step(step, rng, gen)
-        sync(t.device)
-        times.append(time.perf_counter() - t0)
-    return sum(times[1:]) / steps, t  # the first step warms up
+    t = HeadTrainer(bench_args(root / "HeadNeRF_config.txt", tmp, "head", device, amp, N_rand=n_rand,
+                               N_samples=n_s, N_importance=n_i))
+    return seconds_per_step(t, steps), t
 
 
 def time_render(t: HeadTrainer, size: int, full: bool, with_original: bool):
@@ -70,11 +43,8 @@ def time_render(t: HeadTrainer, size: int, full: bool, with_original: bool):
     s = t.settings.for_inference(a.early_stop_T)
     m = t.models
     with torch.inference_mode():
-        sync(dev)
-        t0 = time.perf_counter()
-        ours = render_rays_chunked(m.coarse, m.fine, o, d, a.near, a.far, bc, code, s)["rgb_map"]
-        sync(dev)
-        sec = (time.perf_counter() - t0) * size / rows
+        ours, sec = timed(lambda: render_rays_chunked(m.coarse, m.fine, o, d, a.near, a.far, bc, code, s)["rgb_map"], dev)
+        sec *= size / rows
     result = {"sec": sec, "scaled": rows != size}
     if with_original:
         nets = []
@@ -83,11 +53,10 @@ def time_render(t: HeadTrainer, size: int, full: bool, with_original: bool):
             net.load_state_dict(field.network.state_dict())
             nets.append(net)
         with torch.no_grad():
-            t0 = time.perf_counter()
-            ref = torch.cat([original_render_rays(nets[0], nets[1], o[i:i + 1024], d[i:i + 1024], a.near, a.far,
-                                                  bc[i:i + 1024], code, a.N_samples, a.N_importance)[0]
-                             for i in range(0, o.shape[0], 1024)])
-            result["original_sec"] = (time.perf_counter() - t0) * size / rows
+            ref, sec = timed(lambda: torch.cat([original_render_rays(
+                nets[0], nets[1], o[i:i + 1024], d[i:i + 1024], a.near, a.far, bc[i:i + 1024], code, a.N_samples,
+                a.N_importance)[0] for i in range(0, o.shape[0], 1024)]), dev)
+            result["original_sec"] = sec * size / rows
         result["max_diff_255"] = float((ours - ref).abs().max()) * 255
     return result
 
@@ -115,7 +84,7 @@ def main() -> None:
                 line += (f" | original algorithm {r['original_sec']:7.2f} s/frame, speed-up "
                          f"{r['original_sec'] / r['sec']:.2f}x, max pixel difference {r['max_diff_255']:.3f}/255")
             print(line)
-        print(f"peak memory: {peak_memory_mb(t.device):.0f} MiB ({'CUDA allocated' if t.device.type == 'cuda' else 'process RSS'})")
+        print(f"peak memory: {peak_memory(t.device)}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 A ray-traced sphere "head" with eyes, hair and a mouth whose opening follows a speech-like signal, seen
 under small smooth head motion in front of a fixed background, above shoulders that follow the head
-sideways (head_imgs: head over the background; com_imgs and ori_imgs: head, shoulders and background). The audio features carry that signal in
+sideways (head_imgs: head over the background; com_imgs and ori_imgs: head, shoulders and background),
+with aud.wav, and a second clip (drive/aud.npy, drive/aud.wav) to drive a trained model with. The audio features carry that signal in
 the [N, 16, C] windowing of DeepSpeech features (row r of frame i belongs to time i + (r - 8) / 2), so a
 NeRF has to read the audio to get the mouth right. Everything is deterministic given the seed.
 """
@@ -39,12 +40,39 @@ def mouth_signal(n: int, rng: np.random.Generator) -> np.ndarray:
 def audio_features(a: np.ndarray, channels: int, rng: np.random.Generator) -> np.ndarray:
     """[N, 16, C] windows: row r of frame i carries a(i + (r - 8) / 2) times a fixed channel pattern."""
     n = len(a)
-    pattern = rng.uniform(-1, 1, channels)
+    pattern = np.random.default_rng(12345).uniform(-1, 1, channels)  # shared by every clip: one "language"
     times = np.arange(n)[:, None] + (np.arange(16)[None, :] - 8) / 2.0
     values = np.interp(times, np.arange(n), a, left=0.0, right=0.0)
     # scaled like DeepSpeech logits (magnitudes of several units), which AudioNet's init expects
     feats = 40.0 * values[..., None] * pattern + 0.2 * rng.standard_normal((n, 16, channels))
     return feats.astype(np.float64)
+
+
+def speech_wav(path: Path, a: np.ndarray, rng: np.random.Generator, fps: int = 25, rate: int = 16000) -> None:
+    """A 16 kHz mono wav whose loudness follows the mouth signal: a voiced buzz (120 Hz and harmonics)
+    plus breath noise, so that muxed results have sound in step with the mouth."""
+    import wave
+    n = int(len(a) * rate / fps)
+    t = np.arange(n) / rate
+    envelope = np.interp(t * fps, np.arange(len(a)), a)
+    pitch = 120 * (1 + 0.1 * np.sin(2 * np.pi * 0.7 * t))
+    phase = 2 * np.pi * np.cumsum(pitch) / rate
+    voice = sum(np.sin(k * phase) / k for k in range(1, 6)) + 0.3 * rng.standard_normal(n)
+    pcm = (0.25 * envelope * voice / 2.5 * 32767).clip(-32767, 32767).astype(np.int16)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+
+
+def write_driving_clip(folder: Path, n_frames: int, seed: int, aud_channels: int = 29) -> None:
+    """A different speech clip to drive a trained model: folder/aud.npy (features) and folder/aud.wav."""
+    rng = np.random.default_rng(seed + 1000)
+    folder.mkdir(parents=True, exist_ok=True)
+    a = mouth_signal(n_frames, rng)
+    np.save(folder / "aud.npy", audio_features(a, aud_channels, rng))
+    speech_wav(folder / "aud.wav", a, rng)
 
 
 def background(H: int, W: int) -> np.ndarray:
@@ -130,6 +158,8 @@ def make_synthetic_dataset(root: str | Path, n_frames: int = 110, size: int = 32
     for name, options in nerf_configs(root, subject, near, far, 1, config_extra).items():
         write_config(root / name, options)
     np.save(root / "mouth_signal.npy", mouth)
+    speech_wav(root / "aud.wav", mouth, rng)
+    write_driving_clip(root / "drive", max(n_frames // 2, 10), seed, aud_channels)
     return root
 
 

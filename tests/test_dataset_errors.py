@@ -35,7 +35,7 @@ def test_audio_features_far_shorter_than_the_frames(dataset_copy):
     np.save(dataset_copy / "aud.npy", auds[:-1])  # one frame short: rounding, tolerated
     AudFaceDataset(dataset_copy)
     np.save(dataset_copy / "aud.npy", auds[:30])
-    with pytest.raises(UserError, match="cover 30 frames, but the transforms name aud_id up to 54"):
+    with pytest.raises(UserError, match="cover 30 frames, but the transforms name aud_id up to 49"):
         AudFaceDataset(dataset_copy)
     np.save(dataset_copy / "aud.npy", auds[:, :, 0])
     with pytest.raises(UserError, match=r"shape \(55, 16\); expected \[frames, 16, channels\]"):

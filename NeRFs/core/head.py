@@ -74,13 +74,15 @@ class HeadModels:
                 m.eval()
 
     def render_image(self, pose: torch.Tensor, code: torch.Tensor, bc_img: torch.Tensor, focal: float,
-                     cx: float, cy: float, near: float, far: float, s: RenderSettings) -> dict:
-        """Full-frame render: pose [4, 4] c2w, code [dim_aud], bc_img [H, W, 3] -> rgb_map [H, W, 3], ..."""
+                     cx: float, cy: float, near: float, far: float, s: RenderSettings, rows: slice = slice(None)) -> dict:
+        """Full-frame render (or a band of ``rows``): pose [4, 4] c2w, code [dim_aud], bc_img [H, W, 3]
+        -> rgb_map [h, W, 3], disp_map, acc_map [h, W]."""
         H, W = bc_img.shape[:2]
         rays_o, rays_d = get_rays(H, W, focal, pose, cx, cy)
+        rays_o, rays_d, bc = rays_o[rows], rays_d[rows], bc_img[rows]
         out = render_rays_chunked(self.coarse, self.fine, rays_o.reshape(-1, 3), rays_d.reshape(-1, 3), near, far,
-                                  bc_img.reshape(-1, 3), code, s)
-        return {k: v.reshape(H, W, *v.shape[1:]) for k, v in out.items()}
+                                  bc.reshape(-1, 3), code, s)
+        return {k: v.reshape(*rays_o.shape[:2], *v.shape[1:]) for k, v in out.items()}
 
 
 class HeadTrainer(Trainer):

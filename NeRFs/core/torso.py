@@ -152,17 +152,16 @@ class TorsoTrainer(Trainer):
 
     # ----- rendering -----
     @torch.no_grad()
-    def render_frame(self, pose: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
-        """Head + torso image [H, W, 3] for a head pose [4, 4] and an audio code [dim_aud]."""
+    def render_frame(self, pose: torch.Tensor, code: torch.Tensor, rows: slice = slice(None)) -> torch.Tensor:
+        """Head + torso image [H, W, 3] (or a band of ``rows``) for a head pose [4, 4] and a code [dim_aud]."""
         a, ds = self.args, self.dataset
         s = self.settings.for_inference(a.early_stop_T)
-        head = self.head.render_image(pose, code, self.bc_img, ds.focal, ds.cx, ds.cy, a.near, a.far, s)
-        o, d = get_rays(ds.H, ds.W, ds.focal, self.torso_c2w, ds.cx, ds.cy)
+        head = self.head.render_image(pose, code, self.bc_img, ds.focal, ds.cx, ds.cy, a.near, a.far, s, rows)
+        o, d = (x[rows].reshape(-1, 3) for x in get_rays(ds.H, ds.W, ds.focal, self.torso_c2w, ds.cx, ds.cy))
         cond = torch.cat((code, pose_condition(pose)))
-        torso = render_rays_chunked(self.coarse, self.fine, o.reshape(-1, 3), d.reshape(-1, 3), a.near, a.far,
-                                    torch.zeros(ds.H * ds.W, 3, device=self.device), cond, s,
+        torso = render_rays_chunked(self.coarse, self.fine, o, d, a.near, a.far, torch.zeros_like(o), cond, s,
                                     keys=("rgb_fg_map", "trans_last"))
-        return composite_head_torso(head["rgb_map"].reshape(-1, 3), torso).reshape(ds.H, ds.W, 3)
+        return composite_head_torso(head["rgb_map"].reshape(-1, 3), torso).reshape(head["rgb_map"].shape)
 
     @torch.no_grad()
     def render_split(self, split: str, step: int, indices=None):

@@ -1,0 +1,54 @@
+"""Helpers shared by the benchmark scripts: timing with device sync, peak memory, trainer set-up."""
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from NeRFs.core.config import parse_args  # noqa: E402
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def peak_memory(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.max_memory_allocated(device) / 2 ** 20:.0f} MiB (CUDA allocated)"
+    return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB (process RSS)"
+
+
+def bench_args(config: Path, basedir: Path, kind: str, device: str, amp: bool, **opts):
+    argv = ["--config", str(config), "--basedir", str(basedir), "--device", device, "--amp" if amp else "--no-amp",
+            "--i_print", "1000000"]
+    for k, v in opts.items():
+        argv += [f"--{k}", str(v)]
+    return parse_args(argv, kind)
+
+
+def seconds_per_step(trainer, steps: int) -> float:
+    """Mean wall time of ``steps`` training steps after one warm-up step."""
+    times = []
+    for step in range(1, steps + 2):
+        rng, gen = trainer.step_randomness(step)
+        sync(trainer.device)
+        t0 = time.perf_counter()
+        trainer.train_step(step, rng, gen)
+        sync(trainer.device)
+        times.append(time.perf_counter() - t0)
+    return sum(times[1:]) / steps
+
+
+def timed(fn, device: torch.device):
+    sync(device)
+    t0 = time.perf_counter()
+    out = fn()
+    sync(device)
+    return out, time.perf_counter() - t0
