@@ -1,0 +1,229 @@
+"""Preprocessing step 7: camera poses and face rectangles for the NeRFs, and their config files.
+
+    run_transforms(dataset_dir, *, force=False, progress=True, config_extra=None, subject=None) -> record
+
+Reads track_params.pt (step 6), ori_imgs/<n>.lms (step 2) and the size of ori_imgs/<n>.jpg (step 1); writes
+transforms_train.json, transforms_val.json, HeadNeRF_config.txt, TorsoNeRF_config.txt and
+TorsoNeRFTest_config.txt, as the original AD-NeRF did:
+
+- pose of frame n: trans /= 10, c2w = [R^T | -R^T t] with R = Rx(e0) Ry(e1) Rz(e2) (nerf_configs.head_pose_to_c2w);
+- face_rect from the 68 landmarks (``face_rect``), clamped to the image;
+- only frames with landmarks are used; train = the first int(N * 10 / 11) of them, val = the rest;
+- near / far = mean depth - 0.2 / + 0.4, mean depth = -mean(trans_z / 10) over the frames used;
+- testskip = int(n_val / 7), at least 1.
+
+Config paths are portable: relative to the repository when the dataset lies inside it (the NeRF code resolves
+them against the working directory, the repository or the config's folder), absolute otherwise.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+try:
+    from data_util.common import StepError, atomic_path, face_frames, frame_ids, load_lms
+    from data_util.nerf_configs import head_pose_to_c2w, nerf_configs, write_config, write_transforms
+except ImportError:  # run from inside data_util/
+    from common import StepError, atomic_path, face_frames, frame_ids, load_lms  # type: ignore
+    from nerf_configs import head_pose_to_c2w, nerf_configs, write_config, write_transforms  # type: ignore
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TRAIN_FRACTION = 10 / 11
+NEAR_OFFSET, FAR_OFFSET = -0.2, 0.4   # around the mean head depth, in the tracker's units / 10
+TRANS_SCALE = 10.0                    # the tracker's translations are divided by 10 for the NeRF
+VAL_SKIP_DIVISOR = 7                  # testskip = n_val / 7: about 7 validation renders during training
+CONFIG_NAMES = ("HeadNeRF_config.txt", "TorsoNeRF_config.txt", "TorsoNeRFTest_config.txt")
+TRANSFORM_NAMES = ("transforms_train.json", "transforms_val.json")
+
+
+def face_rect(lms: np.ndarray, width: int, height: int) -> list[int]:
+    """Face rectangle [x, y, w, h] (ints) from 68 landmarks [68, 2] (x, y), as the original computes it.
+
+    Centre x = middle of the landmarks' x range, centre y = nose bridge top (point 27); half width =
+    1.5 x (max x - centre x), half height = 1.15 x (chin (point 8) y - centre y); each truncated to an int.
+    The corner is clamped to >= 0 and the size to the image (x + w <= width, y + h <= height); like the
+    original, a corner moved to 0 keeps its full size (the rectangle shifts, it is not cut).
+    """
+    xs = lms[:, 0]
+    cx = int((xs.min() + xs.max()) / 2.0)
+    cy = int(lms[27, 1])
+    half_w = int((xs.max() - cx) * 1.5)
+    half_h = int((lms[8, 1] - cy) * 1.15)
+    x = min(max(cx - half_w, 0), width - 1)
+    y = min(max(cy - half_h, 0), height - 1)
+    w = max(min(2 * half_w, width - x), 1)
+    h = max(min(2 * half_h, height - y), 1)
+    return [x, y, w, h]
+
+
+def split_frames(ids: list[int]) -> tuple[list[int], list[int]]:
+    """Sequential split: train = the first int(N * 10 / 11) ids, val = the rest (original AD-NeRF)."""
+    n_train = int(len(ids) * TRAIN_FRACTION)
+    return ids[:n_train], ids[n_train:]
+
+
+def near_far(trans: np.ndarray) -> tuple[float, float]:
+    """trans [N, 3] (tracker units, not yet / 10) of the frames used -> (near, far) around the mean depth."""
+    mean_z = -float(np.mean(np.asarray(trans, dtype=np.float64)[:, 2] / TRANS_SCALE))
+    return mean_z + NEAR_OFFSET, mean_z + FAR_OFFSET
+
+
+def val_testskip(n_val: int) -> int:
+    return max(1, int(n_val / VAL_SKIP_DIVISOR))
+
+
+def portable_path(path: Path) -> str:
+    """Relative to the repository when inside it (configs then work from any clone), else absolute."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def load_track_params(path: Path) -> dict[str, np.ndarray]:
+    """track_params.pt -> numpy arrays euler [N, 3], trans [N, 3], focal (float), valid [N] bool (all True if absent)."""
+    if not path.is_file():
+        raise StepError(f"missing {path} (written by step 6, tracking): run process_data.py --step 6 first")
+    import torch
+    try:
+        params = torch.load(path, map_location="cpu", weights_only=True)
+        euler = params["euler"].detach().double().numpy()
+        trans = params["trans"].detach().double().numpy()
+        focal = float(params["focal"].reshape(-1)[0])
+    except Exception as exc:  # noqa: BLE001 - a corrupt or foreign file, whatever the exception
+        raise StepError(f"cannot read {path} ({type(exc).__name__}: {exc}): re-run step 6 with --force") from exc
+    if euler.ndim != 2 or euler.shape[1] != 3 or trans.shape != euler.shape:
+        raise StepError(f"{path}: euler {tuple(euler.shape)} and trans {tuple(trans.shape)} must both be [N, 3]; "
+                        "re-run step 6 with --force")
+    valid = params.get("valid")
+    valid = np.ones(len(euler), bool) if valid is None else valid.detach().cpu().numpy().astype(bool).reshape(-1)
+    return {"euler": euler, "trans": trans, "focal": focal, "valid": valid}
+
+
+def image_size(dataset_dir: Path, frame: int) -> tuple[int, int]:
+    from PIL import Image
+    path = dataset_dir / "ori_imgs" / f"{frame}.jpg"
+    try:
+        with Image.open(path) as im:
+            return im.size  # (width, height)
+    except Exception as exc:  # noqa: BLE001
+        raise StepError(f"cannot read {path} ({exc}): re-run step 1 (frames) with --force") from exc
+
+
+def check_config_extra(extra: dict | None) -> dict[str, str]:
+    """Refuse NeRF config extras that name no NeRF option (a typo would otherwise only fail at training)."""
+    extra = {str(k): str(v) for k, v in (extra or {}).items()}
+    if extra:
+        from NeRFs.core.config import build_parser
+        known = {s.lstrip("-") for act in build_parser("torso")._actions for s in act.option_strings}
+        unknown = sorted(k for k in extra if k not in known)
+        if unknown:
+            raise StepError(f"unknown NeRF option(s) {', '.join(unknown)} in --nerf_set (see "
+                            "python NeRFs/TorsoNeRF/run_nerf.py --help)")
+    return extra
+
+
+def config_options(dataset_dir: Path, subject: str, near: float, far: float, testskip: int,
+                   extra: dict[str, str]) -> dict[str, dict]:
+    """The three configs, written like the original's: near/far at full precision, with_test = 1, no
+    testskip in the test config (driving then uses every 8th pose of transforms_val.json, the default)."""
+    data = Path(portable_path(dataset_dir))
+    configs = nerf_configs(data, subject, near, far, testskip)
+    for name, opts in configs.items():
+        opts.pop("dataset_type", None)       # the default; the original did not write it
+        opts["near"], opts["far"] = repr(float(near)), repr(float(far))
+        if name == "TorsoNeRFTest_config.txt":
+            opts.pop("testskip", None)
+            opts.pop("with_test", None)
+            opts["with_test"] = 1        # last, as in the original's file
+        opts.update(extra)
+    return configs
+
+
+def read_config(path: Path) -> dict[str, str]:
+    """``key = value`` lines of a config file (comments and blank lines dropped)."""
+    options = {}
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            key, value = line.split("=", 1)
+            options[key.strip()] = value.strip()
+    return options
+
+
+def write_if_changed(path: Path, write, expected: str, force: bool = False) -> bool:
+    """Atomically (re)write ``path`` with ``write(tmp_path)`` unless it already holds ``expected`` (and not
+    ``force``). Returns whether it wrote."""
+    if not force and path.is_file() and path.read_text() == expected:
+        return False
+    with atomic_path(path) as tmp:
+        write(tmp)
+    return True
+
+
+def build_frames(dataset_dir: Path, ids: list[int], track: dict, width: int, height: int) -> list[dict]:
+    """One transforms entry per frame id: img_id, aud_id (= img_id), transform_matrix, face_rect."""
+    frames = []
+    for n in ids:
+        c2w = head_pose_to_c2w(track["euler"][n], track["trans"][n] / TRANS_SCALE)
+        rect = face_rect(load_lms(dataset_dir / "ori_imgs" / f"{n}.lms"), width, height)
+        frames.append({"img_id": n, "aud_id": n, "transform_matrix": c2w, "face_rect": rect})
+    return frames
+
+
+def run_transforms(dataset_dir: str | Path, *, force: bool = False, progress: bool = True,
+                   config_extra: dict | None = None, subject: str | None = None) -> dict:
+    """Write transforms_{train,val}.json and the three NeRF configs (see the module docstring).
+
+    Idempotent: files already holding what would be written are left untouched (the step is cheap, so it
+    always recomputes; stale outputs after a re-tracking are thereby never kept). Config lines the user
+    added (e.g. ``N_iters = 200000``) are kept unless ``force``; the lines this step owns are updated.
+    ``config_extra``: {option: value} written into all three configs (e.g. {"N_iters": 200000}).
+    """
+    start = time.perf_counter()
+    dataset_dir = Path(dataset_dir).resolve()
+    subject = subject or dataset_dir.name
+    extra = check_config_extra(config_extra)
+    track = load_track_params(dataset_dir / "track_params.pt")
+    all_ids = frame_ids(dataset_dir)
+    if not all_ids:
+        raise StepError(f"no frames in {dataset_dir / 'ori_imgs'} (written by step 1): run step 1 first")
+    if len(track["euler"]) != len(all_ids) or max(all_ids) >= len(track["euler"]):
+        raise StepError(f"{dataset_dir / 'track_params.pt'} has {len(track['euler'])} poses but ori_imgs has "
+                        f"{len(all_ids)} frames: re-run step 6 (tracking) with --force")
+    ids = [n for n in face_frames(dataset_dir) if track["valid"][n]]
+    if len(ids) < 2:
+        raise StepError(f"only {len(ids)} frame(s) of {len(all_ids)} have landmarks and a tracked pose in "
+                        f"{dataset_dir}: need at least 2 (see step 2's 'no_face' list in preprocess.json)")
+    width, height = image_size(dataset_dir, ids[0])
+    train_ids, val_ids = split_frames(ids)
+    near, far = near_far(track["trans"][ids])
+    testskip = val_testskip(len(val_ids))
+    written = []
+    for name, split_ids in zip(TRANSFORM_NAMES, (train_ids, val_ids)):
+        frames = build_frames(dataset_dir, split_ids, track, width, height)
+        path = dataset_dir / name
+        scratch = dataset_dir / f".{name}.expected"
+        try:  # render to text once, to compare with what is there
+            write_transforms(scratch, track["focal"], width, height, frames)
+            expected = scratch.read_text()
+        finally:
+            scratch.unlink(missing_ok=True)
+        if write_if_changed(path, lambda tmp, t=expected: tmp.write_text(t), expected, force):
+            written.append(name)
+    for name, options in config_options(dataset_dir, subject, near, far, testskip, extra).items():
+        path = dataset_dir / name
+        if path.is_file() and not force:
+            kept = read_config(path)
+            options = {**kept, **{k: str(v) for k, v in options.items()}}
+        text = "".join(f"{k} = {v}\n" for k, v in options.items())
+        if write_if_changed(path, lambda tmp, o=options: write_config(tmp, o), text, force):
+            written.append(name)
+    seconds = time.perf_counter() - start
+    return {"backend": "adnerf", "frames": len(all_ids), "frames_used": len(ids), "train": len(train_ids),
+            "val": len(val_ids), "left_out": sorted(set(all_ids) - set(ids)), "near": near, "far": far,
+            "testskip": testskip, "focal": track["focal"], "width": width, "height": height,
+            "config_extra": extra, "written": written, "skipped": not written,
+            "seconds": round(seconds, 3), "seconds_per_frame": round(seconds / len(all_ids), 6)}
