@@ -27,12 +27,16 @@ def load_driving_features(path: str, datadir: str) -> torch.Tensor:
         p = Path(path)
     if p.suffix.lower() == ".wav":
         try:
-            from data_util.audio_features import compute_features  # preprocessing step 0
+            from data_util.audio_features import compute_features, dataset_audio_options  # preprocessing step 0
+            from data_util.common import StepError
         except ImportError:
             raise UserError(f"{p} is a .wav: computing speech features from audio needs preprocessing step 0 "
                             f"(data_util/audio_features.py), which is not installed in this version; pass the "
                             f"features as .npy [frames, 16, channels] instead") from None
-        return torch.as_tensor(compute_features(p, datadir), dtype=torch.float32)
+        try:  # the dataset's own feature backend (preprocess.json), so the channels match its AudioNet
+            return torch.as_tensor(compute_features(p, **dataset_audio_options(datadir)), dtype=torch.float32)
+        except StepError as exc:
+            raise UserError(str(exc)) from exc
     return load_audio_features(p)
 
 
