@@ -1,0 +1,150 @@
+"""Preprocessing step 6: ori_imgs/<n>.lms (+ images for the BFM tracker) -> dataset/<id>/track_params.pt.
+
+track_params.pt (the original's keys, float32 torch tensors, N = number of ori_imgs frames):
+    id [1, 100], exp [N, 79], euler [N, 3] rad, trans [N, 3] (BFM decimetres, t_z ~ -7), focal [1],
+    valid [N] bool (extra: frames that had landmarks; the others' poses are interpolated from neighbours).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..common import StepError, atomic_path, face_frames, frame_ids, load_lms
+
+TRACKERS = ("bfm", "rigid")
+ID_DIM, EXP_DIM = 100, 79
+BFM_URL = "https://faces.dmi.unibas.ch/bfm/"
+DEFAULT_3DMM_DIR = Path(__file__).resolve().parent / "3DMM"
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' -> CUDA when available, else CPU; anything else is passed to torch.device."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def image_size(dataset_dir: Path, first_id: int) -> tuple[int, int]:
+    """(w, h) of ori_imgs/<first>.jpg (reads the header only)."""
+    from PIL import Image
+    path = dataset_dir / "ori_imgs" / f"{first_id}.jpg"
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except Exception as exc:
+        raise StepError(f"cannot read {path}: {exc} (re-run step 1, frames)") from exc
+
+
+def interpolate_missing(values: np.ndarray, valid_ids: np.ndarray, n_frames: int) -> np.ndarray:
+    """values [V, k] at frame ids valid_ids [V] (sorted) -> [n_frames, k], linear between neighbours,
+    the nearest value beyond the ends."""
+    out = np.empty((n_frames, values.shape[1]), dtype=np.float64)
+    for j in range(values.shape[1]):
+        out[:, j] = np.interp(np.arange(n_frames), valid_ids, values[:, j])
+    return out
+
+
+def missing_3dmm_error(model_dir: Path) -> StepError:
+    return StepError(
+        f"the BFM tracker needs {model_dir / '3DMM_info.npy'}: register at {BFM_URL} and download the Basel Face "
+        f"Model 2009, put 01_MorphableModel.mat in {model_dir} and run "
+        f"`python data_util/face_tracking/convert_BFM.py --bfm_dir {model_dir}`; or track without BFM with "
+        f"`--tracker rigid` (or `--offline`)")
+
+
+def existing_record(path: Path, n_frames: int) -> dict | None:
+    """The record of a complete track_params.pt for n_frames frames, or None (missing, stale or unreadable)."""
+    if not path.is_file():
+        return None
+    try:
+        params = torch.load(path, weights_only=True)
+        if params["euler"].shape[0] != n_frames or params["exp"].shape[0] != n_frames:
+            return None
+    except Exception:
+        return None
+    return {"skipped": True, "frames": n_frames, "focal": float(params["focal"].reshape(-1)[0]),
+            "params": str(path)}
+
+
+def save_track_params(path: Path, *, id_coeffs, exp, euler, trans, focal: float, valid: np.ndarray) -> None:
+    """Write track_params.pt atomically (float32 tensors, the original's keys + 'valid')."""
+    as_tensor = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32).contiguous()  # noqa: E731
+    params = {"id": as_tensor(id_coeffs).reshape(1, ID_DIM), "exp": as_tensor(exp), "euler": as_tensor(euler),
+              "trans": as_tensor(trans), "focal": torch.tensor([float(focal)], dtype=torch.float32),
+              "valid": torch.as_tensor(valid, dtype=torch.bool)}
+    with atomic_path(path) as tmp:
+        torch.save(params, tmp)
+
+
+def run_tracking(dataset_dir, *, tracker: str = "bfm", device: str = "auto", bfm_dir=None, force: bool = False,
+                 progress: bool = True, focal: float | None = None, smooth: float = 0.5, threads: int | None = 1,
+                 **bfm_options) -> dict:
+    """Track the head (and, with BFM, identity / expression) of every frame; write track_params.pt.
+
+    tracker: "bfm" (the original's 3DMM fitting; needs 3DMM/3DMM_info.npy, see convert_BFM.py) or "rigid"
+    (generic face, no BFM). focal: skip the focal search and use this focal. smooth: temporal smoothing of
+    the rigid tracker. threads: CPU threads while tracking (1 by default: many small operations; None keeps
+    torch's setting). bfm_options: iterations, photometric, photo_warmup, focal_every of face_tracker.track_bfm.
+    Returns the step record (tracker, focal, mean landmark error px, seconds per frame, ...).
+    """
+    dataset_dir = Path(dataset_dir)
+    if tracker not in TRACKERS:
+        raise StepError(f"unknown tracker {tracker!r}: choose one of {', '.join(TRACKERS)}")
+    ids = frame_ids(dataset_dir)
+    if not ids:
+        raise StepError(f"no frames in {dataset_dir / 'ori_imgs'}: run step 1 (frames) first")
+    n_frames = ids[-1] + 1
+    if ids != list(range(n_frames)):
+        raise StepError(f"{dataset_dir / 'ori_imgs'} has gaps in its frame numbers: re-run step 1 with --force")
+    valid_ids = np.array(face_frames(dataset_dir), dtype=np.int64)
+    if len(valid_ids) == 0:
+        raise StepError(f"no landmarks in {dataset_dir / 'ori_imgs'} (no <n>.lms): run step 2 (landmarks) first")
+    out_path = dataset_dir / "track_params.pt"
+    model_dir = Path(bfm_dir) if bfm_dir else DEFAULT_3DMM_DIR
+    if tracker == "bfm" and not (model_dir / "3DMM_info.npy").is_file():
+        raise missing_3dmm_error(model_dir)
+    if not force:
+        record = existing_record(out_path, n_frames)
+        if record is not None:
+            return {"tracker": tracker, **record}
+
+    start = time.perf_counter()
+    lms = np.stack([load_lms(dataset_dir / "ori_imgs" / f"{i}.lms") for i in valid_ids])
+    size = image_size(dataset_dir, ids[0])
+    if tracker == "rigid":
+        from .rigid_tracker import track_rigid
+        result = track_rigid(lms, size, focal=focal, smooth=smooth, times=valid_ids, progress=progress,
+                             threads=threads)
+        id_coeffs = np.zeros((1, ID_DIM))
+        exp_valid = np.zeros((len(valid_ids), EXP_DIM))
+        run_device = "cpu"
+    else:
+        from .face_tracker import track_bfm
+        run_device = resolve_device(device)
+        result = track_bfm(lms, size, model_dir, images=lambda idx: [dataset_dir / "ori_imgs" / f"{valid_ids[i]}.jpg"
+                                                                      for i in idx],
+                           focal=focal, device=run_device, progress=progress, threads=threads, **bfm_options)
+        id_coeffs, exp_valid = result["id"], result["exp"]
+        run_device = str(run_device)
+    euler = interpolate_missing(result["euler"], valid_ids, n_frames)
+    trans = interpolate_missing(result["trans"], valid_ids, n_frames)
+    exp = interpolate_missing(exp_valid, valid_ids, n_frames)
+    valid = np.zeros(n_frames, dtype=bool)
+    valid[valid_ids] = True
+    save_track_params(out_path, id_coeffs=id_coeffs, exp=exp, euler=euler, trans=trans, focal=result["focal"],
+                      valid=valid)
+    seconds = time.perf_counter() - start
+    record = {"tracker": tracker, "device": run_device, "frames": n_frames, "tracked": int(len(valid_ids)),
+              "interpolated": [int(i) for i in np.flatnonzero(~valid)], "focal": float(result["focal"]),
+              "focal_errors": {str(int(k)): round(v, 4) for k, v in result["focal_errors"].items()},
+              "mean_landmark_error_px": float(result["errors"].mean()),
+              "mean_trans_z": float(trans[:, 2].mean()), "seconds": round(seconds, 3),
+              "seconds_per_frame": round(seconds / n_frames, 5), "params": str(out_path)}
+    if tracker == "rigid":
+        record["smooth"] = smooth
+    else:
+        record.update({k: v for k, v in result.items() if k.startswith("stage_") or k == "iterations"})
+    return record
