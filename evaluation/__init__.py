@@ -1,0 +1,1 @@
+"""Evaluation of rendered talking heads: PSNR, SSIM, LPIPS, FID, LMD, NIOE and SyncNet scores (issue 6)."""

@@ -1,0 +1,124 @@
+"""Measure a rendered talking head against the ground truth: PSNR, SSIM, LPIPS, FID, LMD, NIOE, Sync-C/D.
+
+    python evaluation/evaluate.py --subject <id> --metrics all
+    python evaluation/evaluate.py --gen_video out.mp4 --gt_video gt.mp4 --audio aud.wav --metrics psnr ssim sync
+    python evaluation/evaluate.py --compare evaluation/results/A evaluation/results/B --out_dir cmp
+
+Writes evaluation_report.txt, evaluation_results.json and metrics_plot.png to --out_dir (default
+evaluation/results/<id>). Metrics whose weights or packages cannot be had are marked unavailable with the
+reason; the others still run. Definitions and offline use: docs/evaluation.md.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from evaluation import plots, report  # noqa: E402
+from evaluation.inputs import InputError, gather_inputs  # noqa: E402
+from evaluation.runner import METRICS, Options, parse_metrics, resolve_device, run_metrics  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--subject", help="dataset id: dataset/<id>, its validation frames and driving output")
+    p.add_argument("--dataset_root", default=str(ROOT / "dataset"))
+    p.add_argument("--metrics", nargs="+", default=["all"], help=f"all, or any of {', '.join(METRICS)}")
+    src = p.add_argument_group("inputs (override the subject's defaults)")
+    src.add_argument("--gen_dir", help="generated frames <k>.jpg (default: <id>_com/test_aud_rst under the basedir of "
+                          "TorsoNeRFTest_config.txt, dataset/<id>/logs or ./logs)")
+    src.add_argument("--gt_dir", help="ground-truth frames <k>.jpg (default: ori_imgs of the validation frames)")
+    src.add_argument("--gen_video", help="generated video (frames read directly)")
+    src.add_argument("--gt_video", help="ground-truth video")
+    src.add_argument("--audio", help="driving audio for Sync (default: the generated video's sound, "
+                                      "result_with_audio.mp4 beside the frames, else dataset/<id>/aud.wav)")
+    src.add_argument("--audio_start", type=int, default=None,
+                     help="video frame (25 fps) of the audio that goes with generated frame 0 (default: 0 for "
+                          "--audio or a result_with_audio.mp4, the first validation frame's aud_id for aud.wav)")
+    src.add_argument("--testskip", type=int, default=None,
+                     help="generated frame i shows validation frame i * testskip (default: the testskip of the "
+                          "NeRF config whose logs hold the generated frames, else 1)")
+    src.add_argument("--resize", action="store_true", help="resize generated frames to the ground truth's size")
+    w = p.add_argument_group("weights (local files for offline use)")
+    w.add_argument("--lpips_backbone", help="torchvision AlexNet weights (alexnet-owt-7be5be79.pth)")
+    w.add_argument("--lpips_heads", help="LPIPS v0.1 linear heads (alex.pth; default: the lpips package's)")
+    w.add_argument("--fid_weights", help="pytorch-fid Inception weights (pt_inception-2015-12-05-6726825d.pth)")
+    w.add_argument("--syncnet_weights", help="SyncNet weights (syncnet_v2.model)")
+    p.add_argument("--landmark_backend", choices=("fan", "dlib"), default="fan")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
+    p.add_argument("--batch_size", type=int, default=16)
+    p.add_argument("--out_dir", help="default evaluation/results/<id> (evaluation/results/comparison for --compare alone)")
+    p.add_argument("--compare", nargs="+", metavar="RESULT_JSON_OR_DIR",
+                   help="put these evaluations (and this one, if inputs are given) side by side")
+    p.add_argument("--no_progress", action="store_true", help="no progress bars")
+    return p
+
+
+def evaluate(args, device) -> dict:
+    """Run the chosen metrics; returns the results dict written to evaluation_results.json."""
+    selected = parse_metrics(args.metrics)
+    start, timings = time.time(), {}
+    inp = gather_inputs(args.subject, Path(args.dataset_root), args.gen_dir, args.gt_dir, args.gen_video,
+                        args.gt_video, args.audio, args.audio_start, args.resize, need_audio="sync" in selected,
+                        testskip=args.testskip, progress=not args.no_progress)
+    for note in inp.notes:
+        print(f"note: {note}", file=sys.stderr)
+    opts = Options(device, args.batch_size, args.landmark_backend, args.lpips_backbone, args.lpips_heads,
+                   args.fid_weights, args.syncnet_weights, progress=not args.no_progress)
+    timings["reading"] = round(time.time() - start, 2)
+    metrics = run_metrics(inp, selected, opts, timings)
+    results = {"name": args.subject or Path(inp.gen_all.source).name, "subject": args.subject,
+               "created": time.strftime("%Y-%m-%d %H:%M:%S"), "gen_source": inp.gen_all.source,
+               "gt_source": inp.gt_all.source, "n_gen": len(inp.gen_all.keys), "n_gt": len(inp.gt_all.keys),
+               "n_pairs": len(inp.keys), "frame_ids": inp.keys, "img_ids": inp.img_ids, "testskip": inp.testskip,
+               "device": str(device), "landmark_backend": args.landmark_backend,
+               "seconds": round(time.time() - start, 2), "seconds_per_metric": timings,
+               "notes": inp.notes, "metrics": metrics}
+    out_dir = Path(args.out_dir or ROOT / "evaluation" / "results" / (args.subject or "custom"))
+    txt, _ = report.write_results(results, out_dir)
+    plots.metrics_plot(results, inp.gen, inp.gt, out_dir / report.PLOT_PNG)
+    print(txt.read_text())
+    print(f"wrote {out_dir / report.REPORT_TXT}, {report.RESULTS_JSON}, {report.PLOT_PNG}")
+    return results
+
+
+def compare(paths: list[str], current: dict | None, out_dir: Path) -> None:
+    runs = [report.load_results(p) for p in paths]
+    for run, path in zip(runs, paths):   # runs of one subject differ by where they were written: name them so
+        run["name"] = Path(path).name if Path(path).is_dir() else Path(path).parent.name
+    runs += [current] if current else []
+    seen = {}
+    for r in runs:   # unique column names
+        seen[r["name"]] = seen.get(r["name"], 0) + 1
+        if seen[r["name"]] > 1:
+            r["name"] = f"{r['name']}#{seen[r['name']]}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    text = report.comparison_text(runs)
+    report.save_text(out_dir / "comparison_report.txt", text)
+    plots.comparison_plot(runs, out_dir / "comparison_plot.png")
+    print(text)
+    print(f"wrote {out_dir / 'comparison_report.txt'}, comparison_plot.png")
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    has_inputs = bool(args.subject or args.gen_dir or args.gen_video)
+    try:
+        device = resolve_device(args.device)
+        current = evaluate(args, device) if has_inputs or not args.compare else None
+        if args.compare:
+            default = ROOT / "evaluation" / "results" / (args.subject or "comparison")
+            compare(args.compare, current, Path(args.out_dir) if args.out_dir else default)
+    except (InputError, ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

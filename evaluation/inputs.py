@@ -1,0 +1,243 @@
+"""What an evaluation compares: generated and ground-truth frames paired by id, face boxes and driving audio.
+
+Pairing keys are ids, never sorted file names: numeric file names in folders (0.jpg, 12.png, 003.png), the
+frame index in videos. With --subject, keys are positions k in transforms_val.json: the default ground
+truth of key k is ori_imgs/<img_id of validation frame k>.jpg, and generated frame i (the driving output
+logs/<id>_com/test_aud_rst/<i>.jpg) gets key i * testskip, the validation frame whose pose rendered it.
+""" 
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from evaluation.driving_audio import (ClipAudio, driving_mismatch_note, generated_clip_audio,
+                                      ground_truth_clip_audio)
+from evaluation.subject import driving_output_candidates, find_driving_output, testskip_of
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+FPS = 25
+
+
+class InputError(RuntimeError):
+    """Bad or missing input; str() is a one-line message naming the file and what to do."""
+
+
+@dataclass
+class FrameSet:
+    """Frames keyed for pairing: keys[i] is the id of frames[i] (uint8 RGB [H, W, 3])."""
+    keys: list[int]
+    frames: list[np.ndarray]
+    source: str
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class EvalInputs:
+    """Everything the metrics need. gen/gt hold the paired frames only, in key order."""
+    subject: str | None
+    keys: list[int]
+    gen: list[np.ndarray]
+    gt: list[np.ndarray]
+    face_rects: list | None                 # [x, y, w, h] per pair, or None without a subject
+    gen_all: FrameSet                        # every generated frame (Sync scores the whole clip)
+    gt_all: FrameSet
+    rects_by_key: dict[int, list] | None
+    notes: list[str] = field(default_factory=list)
+    img_ids: list | None = None              # ori_imgs id of each pair (None without a subject)
+    testskip: int = 1                        # generated frame i = validation frame i * testskip
+    gen_audio: ClipAudio = field(default_factory=lambda: ClipAudio(None, "audio not read"))
+    gt_audio: ClipAudio = field(default_factory=lambda: ClipAudio(None, "audio not read"))
+
+
+def _read_image(path: Path) -> np.ndarray:
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except Exception as e:  # noqa: BLE001
+        raise InputError(f"cannot read image {path} ({e}): replace or delete it") from e
+
+
+def read_images(paths: list[Path], desc: str, progress: bool = True) -> list[np.ndarray]:
+    """Decode images in a few threads (the decoders release the GIL)."""
+    from tqdm import tqdm
+    with ThreadPoolExecutor(4) as pool:
+        return list(tqdm(pool.map(_read_image, paths), total=len(paths), desc=desc, unit="frame", leave=False,
+                         disable=not progress))
+
+
+def read_frame_dir(folder: str | Path, what: str, progress: bool = True) -> FrameSet:
+    """Frames of a folder; numeric names (0.jpg, 1.jpg, ...) are keys, other names get sorted positions."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{what} folder {folder} does not exist: render it first or pass another folder")
+    paths = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+    if not paths:
+        raise InputError(f"{what} folder {folder} holds no .jpg/.png frames")
+    notes = []
+    if all(p.stem.isdigit() for p in paths):
+        paths.sort(key=lambda p: int(p.stem))
+        keys = [int(p.stem) for p in paths]
+    else:
+        paths.sort()
+        keys = list(range(len(paths)))
+        notes.append(f"{what} frames in {folder} have non-numeric names: paired by sorted name")
+    return FrameSet(keys, read_images(paths, f"reading {what}", progress), str(folder), notes)
+
+
+def read_video(path: str | Path, what: str) -> FrameSet:
+    """Every frame of a video (any format ffmpeg reads), keyed 0..N-1."""
+    import imageio_ffmpeg
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{what} video {path} does not exist")
+    try:
+        reader = imageio_ffmpeg.read_frames(str(path))
+        meta = next(reader)
+        w, h = meta["size"]
+        frames = [np.frombuffer(buf, np.uint8).reshape(h, w, 3).copy() for buf in reader]
+    except Exception as e:  # noqa: BLE001 - ffmpeg's errors vary
+        raise InputError(f"cannot read {what} video {path} ({str(e).splitlines()[0]}): check it plays") from e
+    if not frames:
+        raise InputError(f"{what} video {path} has no frames")
+    notes = [] if abs(meta.get("fps", FPS) - FPS) < 0.01 else [f"{what} video {path} runs at {meta['fps']} fps, not {FPS}"]
+    return FrameSet(list(range(len(frames))), frames, str(path), notes)
+
+
+def read_transforms(dataset_dir: Path, name: str = "transforms_val.json") -> list[dict]:
+    """frames[] of dataset_dir/<name> (each {img_id, aud_id, transform_matrix, face_rect})."""
+    path = dataset_dir / name
+    if not path.is_file():
+        raise InputError(f"{path} not found: is {dataset_dir} a preprocessed dataset (data_util/process_data)?")
+    try:
+        frames = json.loads(path.read_text())["frames"]
+    except (ValueError, KeyError) as e:
+        raise InputError(f"{path} is not a transforms file ({e})") from e
+    if not frames:
+        raise InputError(f"{path} lists no frames")
+    return frames
+
+
+def read_validation_gt(dataset_dir: Path, val_frames: list[dict], progress: bool = True) -> FrameSet:
+    """Ground truth: ori_imgs/<img_id>.jpg of each validation frame, keyed by its position k."""
+    paths = [dataset_dir / "ori_imgs" / f"{f['img_id']}.jpg" for f in val_frames]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise InputError(f"{len(missing)} ground-truth frames missing, first {missing[0]}: re-run preprocessing "
+                         "(frames step) or pass --gt_dir")
+    return FrameSet(list(range(len(paths))), read_images(paths, "reading ground truth", progress),
+                    f"{dataset_dir / 'ori_imgs'} (validation frames of transforms_val.json)")
+
+
+def _resize(frame: np.ndarray, shape: tuple) -> np.ndarray:
+    from PIL import Image
+    return np.asarray(Image.fromarray(frame).resize((shape[1], shape[0]), Image.BILINEAR))
+
+
+def pair_frames(gen: FrameSet, gt: FrameSet, resize: bool = False):
+    """Frames whose keys are in both sets and whose sizes agree (or are resized to the ground truth's).
+
+    Returns (keys, gen frames, gt frames, notes). Raises InputError when nothing pairs.
+    """
+    notes = []
+    gt_by_key = dict(zip(gt.keys, gt.frames))
+    common = [(k, f) for k, f in zip(gen.keys, gen.frames) if k in gt_by_key]
+    if len(common) != len(gen.keys) or len(common) != len(gt.keys):
+        notes.append(f"frame counts differ: {len(gen.keys)} generated, {len(gt.keys)} ground truth; "
+                     f"comparing the {len(common)} frames whose ids are in both")
+    if not common:
+        raise InputError(f"no frame of {gen.source} pairs with one of {gt.source} (ids {gen.keys[:3]}... "
+                         f"vs {gt.keys[:3]}...): name generated frames 0.jpg, 1.jpg, ... in validation order")
+    keys, gen_frames, gt_frames, size_mismatch, resized = [], [], [], [], 0
+    for k, g in common:
+        t = gt_by_key[k]
+        if g.shape != t.shape:
+            if not resize:
+                size_mismatch.append((k, g.shape, t.shape))
+                continue
+            g, resized = _resize(g, t.shape), resized + 1
+        keys.append(k), gen_frames.append(g), gt_frames.append(t)
+    if size_mismatch:
+        k, gs, ts = size_mismatch[0]
+        msg = (f"{len(size_mismatch)} frame pairs differ in size (e.g. id {k}: generated {gs[1]}x{gs[0]}, "
+               f"ground truth {ts[1]}x{ts[0]}); they are left out (pass --resize to resize generated frames)")
+        if not keys:
+            raise InputError(msg.replace("they are left out", "nothing to compare"))
+        notes.append(msg)
+    if resized:
+        notes.append(f"{resized} generated frames resized (bilinear) to the ground truth's size")
+    return keys, gen_frames, gt_frames, notes
+
+
+def _default_generated_dir(dataset_dir: Path, subject: str) -> Path:
+    found = find_driving_output(dataset_dir, subject)
+    if found is None:
+        tried = ", ".join(map(str, driving_output_candidates(dataset_dir, subject)))
+        raise InputError(f"no driving output of {subject} found (tried {tried}): render the validation frames "
+                         "(NeRFs/TorsoNeRF/run_nerf.py --config .../TorsoNeRFTest_config.txt --aud_file aud.npy "
+                         "--aud_from_pose --testskip 1 --with_audio aud.wav) or pass --gen_dir / --gen_video")
+    return found
+
+
+def gather_inputs(subject: str | None, dataset_root: Path, gen_dir=None, gt_dir=None, gen_video=None,
+                  gt_video=None, audio=None, audio_start: int | None = None, resize: bool = False,
+                  need_audio: bool = True, testskip: int | None = None, progress: bool = True) -> EvalInputs:
+    """Resolve the command line's inputs (see docs/evaluation.md) into paired frames, face boxes and audio.
+
+    With a subject, keys are positions k in transforms_val.json: generated frame i is validation frame
+    i * testskip (testskip from the NeRF config that rendered it, or the argument), ground-truth frames are
+    taken as consecutive validation frames.
+    """
+    dataset_dir = val_frames = None
+    if subject:
+        dataset_dir = Path(dataset_root) / subject
+        if not dataset_dir.is_dir():
+            raise InputError(f"dataset {dataset_dir} not found: check --subject / --dataset_root")
+        val_frames = read_transforms(dataset_dir)
+    elif not ((gen_dir or gen_video) and (gt_dir or gt_video)):
+        raise InputError("give --subject, or both a generated (--gen_dir/--gen_video) and a ground-truth "
+                         "(--gt_dir/--gt_video) input")
+    gen_path = Path(gen_video or gen_dir or _default_generated_dir(dataset_dir, subject))
+    gen = read_video(gen_path, "generated") if gen_video else read_frame_dir(gen_path, "generated", progress)
+    stride_note = []
+    if testskip is None:
+        testskip, where = testskip_of(gen_path, dataset_dir, subject) if subject else (1, "")
+        if testskip > 1 and len(gen.keys) == len(val_frames):
+            # a render of every validation frame (run with --testskip 1 on the command line)
+            stride_note.append(f"{len(gen.keys)} generated frames for {len(val_frames)} validation frames: "
+                               f"paired one to one, not by the testskip {testskip} of {where}")
+            testskip = 1
+    else:
+        where = "--testskip"
+    if testskip > 1:
+        gen.keys = [k * testskip for k in gen.keys]
+        stride_note.append(f"generated frame i shows validation frame i * {testskip} (testskip from {where})")
+    if gt_video:
+        gt = read_video(gt_video, "ground-truth")
+    elif gt_dir:
+        gt = read_frame_dir(gt_dir, "ground-truth", progress)
+    else:
+        gt = read_validation_gt(dataset_dir, val_frames, progress)
+    keys, gen_frames, gt_frames, notes = pair_frames(gen, gt, resize)
+    rects_by_key = {k: f["face_rect"] for k, f in enumerate(val_frames)} if val_frames else None
+    face_rects = img_ids = None
+    if rects_by_key is not None:
+        face_rects = [rects_by_key.get(k) for k in keys]
+        img_ids = [int(val_frames[k]["img_id"]) if k < len(val_frames) else None for k in keys]
+        if any(r is None for r in face_rects):
+            notes.append("some frame ids have no validation frame: face-region scores skip them")
+    inputs = EvalInputs(subject, keys, gen_frames, gt_frames, face_rects, gen, gt, rects_by_key,
+                        notes=stride_note + gen.notes + gt.notes + notes, img_ids=img_ids, testskip=testskip)
+    if need_audio:
+        inputs.gen_audio = generated_clip_audio(audio, audio_start, gen_path, bool(gen_video), dataset_dir,
+                                                val_frames, testskip)
+        inputs.gt_audio = ground_truth_clip_audio(inputs.gen_audio, not (gt_dir or gt_video), gt_video,
+                                                  dataset_dir, val_frames)
+        inputs.notes += [a.description for a in (inputs.gen_audio, inputs.gt_audio) if a.samples is not None]
+        mismatch = driving_mismatch_note(inputs.gen_audio, inputs.gt_audio)
+        inputs.notes += [mismatch] if mismatch else []
+    return inputs

@@ -1,0 +1,210 @@
+"""Computing the chosen metrics on paired frames, in batches on one device; unavailable ones say why."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from evaluation.inputs import EvalInputs
+from evaluation.metrics import fid, image, landmark, perceptual, syncnet
+from evaluation.weights import MetricUnavailable
+
+METRICS = ("psnr", "ssim", "lpips", "fid", "lmd", "nioe", "sync")
+# result entries each metric name produces, with their label, unit and better direction
+ENTRIES = {
+    "psnr": [("psnr", "PSNR", "dB", "higher"), ("psnr_face", "PSNR face", "dB", "higher")],
+    "ssim": [("ssim", "SSIM", "", "higher"), ("ssim_face", "SSIM face", "", "higher")],
+    "lpips": [("lpips", "LPIPS (alex)", "", "lower")],
+    "fid": [("fid", "FID", "", "lower")],
+    "lmd": [("lmd", "LMD (mouth, centred)", "px", "lower")],
+    "nioe": [("nioe", "NIOE (mouth / inter-ocular)", "", "lower")],
+    "sync": [("sync_c", "Sync-C", "", "higher"), ("sync_d", "Sync-D", "", "lower"),
+             ("sync_c_gt", "Sync-C ground truth", "", "higher"), ("sync_d_gt", "Sync-D ground truth", "", "lower")],
+}
+
+
+@dataclass
+class Options:
+    device: torch.device
+    batch_size: int = 16
+    landmark_backend: str = "fan"
+    lpips_backbone: str | None = None
+    lpips_heads: str | None = None
+    fid_weights: str | None = None
+    syncnet_weights: str | None = None
+    progress: bool = True
+
+
+def parse_metrics(names: list[str]) -> list[str]:
+    """['all'] or names (comma or space separated) -> metric names in canonical order."""
+    wanted = {n.strip().lower() for item in names for n in item.split(",") if n.strip()}
+    if "all" in wanted:
+        return list(METRICS)
+    unknown = wanted - set(METRICS)
+    if unknown:
+        raise ValueError(f"unknown metric(s) {', '.join(sorted(unknown))}: choose from all, {', '.join(METRICS)}")
+    return [m for m in METRICS if m in wanted]
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto = CUDA when available; cpu, cuda, cuda:N; asking for CUDA without one is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise ValueError(f"--device {name}: not a device (use auto, cpu, cuda or cuda:N)") from e
+    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        raise ValueError(f"--device {name}: no such CUDA device here (use --device cpu or auto)")
+    return device
+
+
+def summary(values) -> dict:
+    """Per-frame values (NaN = skipped) -> {mean, std, n, per_frame}."""
+    v = np.asarray(values, dtype=np.float64)
+    ok = v[np.isfinite(v)]
+    return {"mean": float(ok.mean()) if ok.size else None, "std": float(ok.std()) if ok.size else None,
+            "n": int(ok.size), "per_frame": [float(x) if np.isfinite(x) else None for x in v]}
+
+
+def _batches(n: int, size: int, desc: str, progress: bool):
+    starts = range(0, n, size)
+    return tqdm(starts, desc=desc, unit="batch", leave=False) if progress else starts
+
+
+@torch.no_grad()
+def pixel_metrics(inp: EvalInputs, opts: Options, want: set) -> dict:
+    """PSNR / SSIM over whole frames and inside each frame's face rect, in batches on the device."""
+    per = {k: np.full(len(inp.keys), np.nan) for k in ("psnr", "ssim", "psnr_face", "ssim_face")}
+    for s in _batches(len(inp.keys), opts.batch_size, "PSNR/SSIM", opts.progress):
+        gen = image.to_tensor(inp.gen[s:s + opts.batch_size], opts.device)
+        gt = image.to_tensor(inp.gt[s:s + opts.batch_size], opts.device)
+        rects = inp.face_rects[s:s + len(gen)] if inp.face_rects is not None else None
+        for key, values in image.frame_scores(gen, gt, rects, with_ssim="ssim" in want).items():
+            per[key][s:s + len(gen)] = values
+    out = {}
+    for m in ("psnr", "ssim"):
+        if m not in want:
+            continue
+        out[m] = summary(per[m])
+        out[f"{m}_face"] = summary(per[f"{m}_face"]) if inp.face_rects is not None else {
+            "unavailable": "no face rectangles: give --subject (transforms_val.json face_rect)"}
+    return out
+
+
+@torch.no_grad()
+def lpips_metric(inp: EvalInputs, opts: Options) -> dict:
+    perceptual.check_input_size(*inp.gen[0].shape[:2])
+    model = perceptual.load_lpips(opts.device, opts.lpips_backbone, opts.lpips_heads)
+    values = []
+    for s in _batches(len(inp.keys), opts.batch_size, "LPIPS", opts.progress):
+        gen = image.to_tensor(inp.gen[s:s + opts.batch_size], opts.device)
+        gt = image.to_tensor(inp.gt[s:s + opts.batch_size], opts.device)
+        values.append(model(gen, gt).cpu().numpy())
+    return {"lpips": summary(np.concatenate(values))}
+
+
+@torch.no_grad()
+def fid_metric(inp: EvalInputs, opts: Options) -> dict:
+    model = fid.load_fid_inception(opts.device, opts.fid_weights)
+    feats = {"gen": [], "gt": []}
+    for s in _batches(len(inp.keys), opts.batch_size, "FID", opts.progress):
+        for side, frames in (("gen", inp.gen), ("gt", inp.gt)):
+            batch = image.to_tensor(frames[s:s + opts.batch_size], opts.device)
+            feats[side].append(fid.inception_features(model, batch).cpu())
+    value = fid.frechet_distance(torch.cat(feats["gen"]), torch.cat(feats["gt"]))
+    return {"fid": {"value": value, "n": len(inp.keys)}}
+
+
+def landmark_metrics(inp: EvalInputs, opts: Options, want: set) -> dict:
+    from data_util.landmarks import LandmarkBackendUnavailable, detect_landmarks
+    try:
+        gen = detect_landmarks(inp.gen, opts.landmark_backend, str(opts.device), progress=opts.progress)
+        gt = detect_landmarks(inp.gt, opts.landmark_backend, str(opts.device), progress=opts.progress)
+    except LandmarkBackendUnavailable as e:
+        offline = opts.landmark_backend == "fan" and "dlib" not in str(e)
+        hint = " (or use --landmark_backend dlib, which works offline)" if offline else ""
+        raise MetricUnavailable(f"landmark backend {opts.landmark_backend}: {e}{hint}") from e
+    lmd, nioe, missing = landmark.paired_landmark_scores(gen, gt)
+    if missing == len(inp.keys):
+        raise MetricUnavailable(f"no face found by the {opts.landmark_backend} landmark detector in any frame pair")
+    out = {"lmd": summary(lmd), "nioe": summary(nioe)}
+    for entry in out.values():
+        entry["skipped"] = missing
+    return {k: v for k, v in out.items() if k in want}
+
+
+def _unavailable_sync(suffix: str, reason: str) -> dict:
+    return {f"sync_{m}{suffix}": {"unavailable": reason} for m in "cd"}
+
+
+@torch.no_grad()
+def sync_metric(inp: EvalInputs, opts: Options) -> dict:
+    """Sync-C / Sync-D of every generated frame with its driving audio, and of the ground truth with its own.
+
+    A clip without audio is unavailable for that reason (even when the weights are missing too)."""
+    clips = [("", inp.gen_all, inp.gen_audio), ("_gt", inp.gt_all, inp.gt_audio)]
+    out = {}
+    for suffix, _, audio in clips:
+        if audio.samples is None:
+            out.update(_unavailable_sync(suffix, audio.description))
+    todo = [c for c in clips if c[2].samples is not None]
+    if not todo:
+        return out
+    try:
+        model = syncnet.load_syncnet(opts.device, opts.syncnet_weights)
+    except MetricUnavailable as e:
+        for suffix, *_ in todo:
+            out.update(_unavailable_sync(suffix, str(e)))
+        return out
+    for suffix, clip, audio in todo:
+        rects = [inp.rects_by_key.get(k) for k in clip.keys] if inp.rects_by_key else [None] * len(clip.keys)
+        crops = syncnet.crop_faces(clip.frames, rects, opts.device)
+        try:
+            lip, aud = syncnet.embed_clip(model, crops, syncnet.mfcc_features(audio.samples),
+                                          max(opts.batch_size, 1), opts.progress)
+        except MetricUnavailable as e:
+            out.update(_unavailable_sync(suffix, str(e)))
+            continue
+        scores = syncnet.sync_scores(lip, aud)
+        out[f"sync_c{suffix}"] = {"value": scores["sync_c"], "n": len(lip), "offset": scores["offset"],
+                                  "per_frame": scores["frame_conf"], "mean_dist": scores["mean_dist"]}
+        out[f"sync_d{suffix}"] = {"value": scores["sync_d"], "n": len(lip), "offset": scores["offset"],
+                                  "per_frame": scores["frame_dist"]}
+        if inp.rects_by_key is None:
+            for m in "cd":
+                out[f"sync_{m}{suffix}"]["note"] = ("no face rectangles (no --subject): SyncNet saw the central "
+                                                    "square of each frame")
+    return out
+
+
+def run_metrics(inp: EvalInputs, selected: list[str], opts: Options, timings: dict | None = None) -> dict:
+    """{entry name: result} for every entry of the selected metrics; failures give {"unavailable": reason}.
+
+    timings, when given, receives the seconds each group of metrics took (e.g. {"psnr+ssim": 1.2})."""
+    groups = [({"psnr", "ssim"}, lambda w: pixel_metrics(inp, opts, w)),
+              ({"lpips"}, lambda w: lpips_metric(inp, opts)),
+              ({"fid"}, lambda w: fid_metric(inp, opts)),
+              ({"lmd", "nioe"}, lambda w: landmark_metrics(inp, opts, w)),
+              ({"sync"}, lambda w: sync_metric(inp, opts))]
+    results = {}
+    for names, compute in groups:
+        want = names & set(selected)
+        if not want:
+            continue
+        start = time.perf_counter()
+        try:
+            results.update(compute(want))
+        except (MetricUnavailable, ImportError) as e:
+            for metric in sorted(want):
+                for entry, *_ in ENTRIES[metric]:
+                    results[entry] = {"unavailable": str(e)}
+        if timings is not None:
+            timings["+".join(sorted(want))] = round(time.perf_counter() - start, 2)
+    for metric in selected:   # label / unit / direction for the report
+        for entry, label, unit, better in ENTRIES[metric]:
+            results.setdefault(entry, {"unavailable": "not computed"}).update(label=label, unit=unit, better=better)
+    return {entry: results[entry] for metric in selected for entry, *_ in ENTRIES[metric]}

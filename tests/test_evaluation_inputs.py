@@ -1,0 +1,149 @@
+"""Where evaluation/evaluate.py finds a subject's rendered frames, how it pairs them, and which audio Sync uses."""
+import json
+import shutil
+import subprocess
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data_util.synthetic_head import make_synthetic_dataset
+from evaluation import evaluate, subject
+from evaluation.driving_audio import generated_clip_audio, ground_truth_clip_audio
+
+
+@pytest.fixture(scope="module")
+def base_dataset(tmp_path_factory) -> Path:
+    """A 32 px synthetic subject (55 frames: 5 validation frames 50..54) with a 3 s aud.wav."""
+    root = make_synthetic_dataset(tmp_path_factory.mktemp("ds") / "synth", n_frames=55, size=32)
+    with wave.open(str(root / "aud.wav"), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
+        w.writeframes((2000 * np.sin(np.arange(3 * 16000) / 9.0)).astype(np.int16).tobytes())
+    return root
+
+
+@pytest.fixture
+def dataset(base_dataset, tmp_path) -> Path:
+    """A private copy under tmp_path/dataset/synth."""
+    return Path(shutil.copytree(base_dataset, tmp_path / "dataset" / "synth", ignore=shutil.ignore_patterns("logs")))
+
+
+def set_config(dataset: Path, config: str = "TorsoNeRFTest_config.txt", **options) -> None:
+    """Rewrite options of a config (value None removes the line)."""
+    path = dataset / config
+    lines = [ln for ln in path.read_text().splitlines() if ln.split("=")[0].strip() not in options]
+    lines += [f"{k} = {v}" for k, v in options.items() if v is not None]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def copy_val_frames(dataset: Path, folder: Path, positions: list[int]) -> None:
+    """The ground truth of the given validation positions as generated frames 0.png, 1.png, ... (lossless)."""
+    from PIL import Image
+    val = json.loads((dataset / "transforms_val.json").read_text())["frames"]
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, k in enumerate(positions):
+        Image.open(dataset / "ori_imgs" / f"{val[k]['img_id']}.jpg").save(folder / f"{i}.png")
+
+
+def evaluate_psnr(dataset: Path, out: Path, *extra) -> dict:
+    assert evaluate.main(["--subject", "synth", "--dataset_root", str(dataset.parent), "--out_dir", str(out),
+                          "--metrics", "psnr", "--device", "cpu", "--no_progress", *map(str, extra)]) == 0
+    return json.loads((out / "evaluation_results.json").read_text())
+
+
+def test_original_style_logs_and_testskip_pair_by_validation_frame(dataset, tmp_path, monkeypatch):
+    # the original's configs: basedir ./logs/ relative to the working directory, every 2nd validation pose
+    monkeypatch.chdir(tmp_path)
+    set_config(dataset, basedir="./logs/", testskip=2)
+    rendered = tmp_path / "logs" / "synth_com" / "test_aud_rst"
+    copy_val_frames(dataset, rendered, [0, 2, 4])
+    assert subject.find_driving_output(dataset, "synth") == rendered.resolve()
+    results = evaluate_psnr(dataset, tmp_path / "out")
+    assert results["testskip"] == 2 and results["frame_ids"] == [0, 2, 4]
+    assert results["img_ids"] == [50, 52, 54]
+    # frame i is validation frame 2i: every pair is identical (paired by position i it would not be)
+    assert results["metrics"]["psnr"]["per_frame"] == [100.0, 100.0, 100.0]
+    assert "i * 2 (testskip from TorsoNeRFTest_config.txt)" in (tmp_path / "out" / "evaluation_report.txt").read_text()
+    # --testskip overrides: frame i = validation frame i, so the pairs differ now
+    forced = evaluate_psnr(dataset, tmp_path / "out1", "--testskip", "1")
+    assert forced["frame_ids"] == [0, 1, 2] and forced["metrics"]["psnr"]["per_frame"][1] < 60
+
+
+def test_logs_inside_the_dataset_and_a_config_without_testskip(dataset, tmp_path):
+    set_config(dataset, basedir=None, testskip=None)           # NeRF defaults: ./logs/, testskip 8
+    rendered = dataset / "logs" / "synth_com" / "test_aud_rst"
+    copy_val_frames(dataset, rendered, [0])
+    assert subject.testskip_of(rendered, dataset, "synth")[0] == subject.DEFAULT_TESTSKIP
+    results = evaluate_psnr(dataset, tmp_path / "out")
+    assert results["frame_ids"] == [0] and results["metrics"]["psnr"]["mean"] == 100.0
+    # frames elsewhere (--gen_dir outside the logs) are validation frames 0, 1, ...
+    copy_val_frames(dataset, tmp_path / "mine", [0, 1, 2, 3, 4])
+    assert subject.testskip_of(tmp_path / "mine", dataset, "synth")[0] == 1
+    assert evaluate_psnr(dataset, tmp_path / "out2", "--gen_dir", tmp_path / "mine")["metrics"]["psnr"]["mean"] == 100.0
+
+
+def test_missing_driving_output_names_where_it_looked(dataset, tmp_path, capsys):
+    assert evaluate.main(["--subject", "synth", "--dataset_root", str(dataset.parent), "--out_dir",
+                          str(tmp_path / "out"), "--metrics", "psnr", "--no_progress"]) == 2
+    err = capsys.readouterr().err
+    assert "no driving output of synth" in err and str(dataset / "logs" / "synth_com" / "test_aud_rst") in err
+    assert "--gen_dir" in err
+
+
+def write_clip_with_sound(path: Path, seconds: float) -> None:
+    """A black 32x32 25 fps mp4 with a 440 Hz AAC track (ffmpeg's own generators)."""
+    import imageio_ffmpeg
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", f"color=c=black:s=32x32:d={seconds}",
+           "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+           "-c:a", "aac", "-shortest", str(path)]
+    subprocess.run(cmd, check=True, capture_output=True)
+
+
+def test_sync_audio_comes_from_the_driving_run(dataset, tmp_path):
+    val = json.loads((dataset / "transforms_val.json").read_text())["frames"]
+    rendered = tmp_path / "rst"
+    rendered.mkdir()
+    # no result_with_audio.mp4: the dataset's aud.wav from the first validation frame's aud_id ...
+    audio = generated_clip_audio(None, None, rendered, False, dataset, val, testskip=1)
+    assert "aud.wav from frame 50" in audio.description
+    assert len(audio.samples) == pytest.approx(3 * 16000 - 50 * 640, abs=700)
+    # ... which is no continuous clip when only every 2nd frame was rendered
+    skipped = generated_clip_audio(None, None, rendered, False, dataset, val, testskip=2)
+    assert skipped.samples is None and "pass --audio" in skipped.description
+    # the driving run's own sound wins
+    write_clip_with_sound(rendered / "result_with_audio.mp4", 1.0)
+    audio = generated_clip_audio(None, None, rendered, False, dataset, val, testskip=2)
+    assert "result_with_audio.mp4" in audio.description
+    assert len(audio.samples) == pytest.approx(16000, abs=1200) and np.abs(audio.samples).max() > 1000
+    # --audio wins over everything; a missing file is a reason, not a crash
+    missing = generated_clip_audio(str(tmp_path / "none.wav"), None, rendered, False, dataset, val, 1)
+    assert missing.samples is None and "none.wav not found" in missing.description
+    # the default ground truth always goes with the dataset's sound at the validation frames
+    gt = ground_truth_clip_audio(audio, True, None, dataset, val)
+    assert "aud.wav from frame 50" in gt.description
+    # a ground-truth video with sound brings its own
+    write_clip_with_sound(tmp_path / "gt.mp4", 0.6)
+    gt = ground_truth_clip_audio(audio, False, str(tmp_path / "gt.mp4"), None, None)
+    assert "gt.mp4" in gt.description and len(gt.samples) == pytest.approx(0.6 * 16000, abs=1200)
+
+
+def test_a_render_of_every_validation_frame_ignores_the_configs_testskip(dataset, tmp_path):
+    for config in ("TorsoNeRF_config.txt", "TorsoNeRFTest_config.txt"):   # renders every frame with --testskip 1
+        set_config(dataset, config, basedir=None, testskip=3)
+    copy_val_frames(dataset, dataset / "logs" / "synth_com" / "val_rst", [0, 1, 2, 3, 4])
+    results = evaluate_psnr(dataset, tmp_path / "out", "--gen_dir", dataset / "logs" / "synth_com" / "val_rst")
+    assert results["testskip"] == 1 and results["metrics"]["psnr"]["per_frame"] == [100.0] * 5
+    assert "paired one to one" in (tmp_path / "out" / "evaluation_report.txt").read_text()
+
+
+def test_other_driving_speech_is_noted():
+    from evaluation.driving_audio import ClipAudio, driving_mismatch_note, speech_correlation
+    rng = np.random.default_rng(0)
+    speech = (3000 * rng.standard_normal(32000)).astype(np.int16)
+    coded = (speech + 300 * rng.standard_normal(32000)).astype(np.int16)        # the same sound, lossy
+    assert speech_correlation(speech, coded) > 0.9
+    assert driving_mismatch_note(ClipAudio(coded, "a"), ClipAudio(speech, "b")) is None
+    other = (3000 * rng.standard_normal(32000)).astype(np.int16)
+    note = driving_mismatch_note(ClipAudio(other, "a"), ClipAudio(speech, "b"))
+    assert note is not None and "--aud_from_pose" in note
