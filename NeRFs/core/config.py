@@ -87,6 +87,8 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
         g.add_argument("--aud_from_pose", action=BOOL, default=False,
                        help="driving: audio of each pose's own aud_id (re-render the validation video)")
         g.add_argument("--with_audio", type=str, default=None, help="driving: mux this wav into the result")
+        g.add_argument("--rst_dir", type=str, default="test_aud_rst",
+                       help="driving: output folder, inside basedir/expname unless absolute")
     g = p.add_argument_group("ignored (LLFF / Blender options of the original)")
     for name, typ, default in (("render_factor", int, 0), ("precrop_iters", int, 0), ("precrop_frac", float, 0.5),
                                ("shape", str, "greek"), ("factor", int, 8), ("llffhold", int, 8)):

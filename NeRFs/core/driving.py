@@ -4,11 +4,12 @@ Frame i uses audio features ``aud_start + i`` (or, with ``--aud_from_pose``, the
 that re-rendering the validation frames compares like with like) and the head pose ``i`` of
 ``test_pose_file`` (every ``testskip``-th frame, cycling when the audio is longer). The audio codes are
 smoothed over the sequence by AudioAttNet, as in the original. Output: ``basedir/expname/test_aud_rst/``
-with ``<i>.jpg`` frames and ``result.mp4`` (25 fps), plus ``result_with_audio.mp4`` with ``--with_audio``.
+(or ``--rst_dir``) with ``<i>.jpg`` frames and ``result.mp4`` (25 fps), plus ``result_with_audio.mp4`` with ``--with_audio``.
 """
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import imageio.v2 as imageio
@@ -68,18 +69,27 @@ def drive(args: argparse.Namespace) -> Path:
         raise UserError(f"{args.aud_file} has {feats.shape[0]} frames, the poses of {pose_file} need aud_id {max(ids)}")
     with torch.no_grad():
         codes = sequence_codes(t.head.audnet, t.head.attnet, feats[ids], True, args.smo_size)
-    out = t.out_dir / "test_aud_rst"
+    out = t.out_dir / args.rst_dir  # an absolute rst_dir replaces the whole path
     out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.jpg"):  # frames of an earlier, longer run would be paired with the wrong audio
+        if old.stem.isdigit():
+            old.unlink()
     images = []
     for i in tqdm(range(n), desc="driving", dynamic_ncols=True):
         img = to_uint8(t.render_frame(poses[i % len(poses)], codes[i]))
         imageio.imwrite(out / f"{i}.jpg", img, quality=95)
         images.append(img)
     video = write_video(out / "result.mp4", images, args.video_fps)
+    # which pose and audio frame each output frame shows, so evaluation pairs frames exactly
+    record = {"pose_file": str(pose_file), "testskip": max(args.testskip, 1), "aud_file": str(args.aud_file),
+              "aud_from_pose": bool(args.aud_from_pose),
+              "frames": [{"frame": i, "img_id": int(frames[i % len(frames)]["img_id"]), "aud_id": int(ids[i])}
+                         for i in range(n)]}
+    (out / "frames.json").write_text(json.dumps(record, indent=1))
     print(f"[{args.expname}] {n} frames and {video}")
     if args.with_audio:
         from add_audio.add_audio import MuxError, mux_audio
-        start = 0.0 if args.aud_from_pose else args.aud_start / args.video_fps
+        start = ids[0] / args.video_fps  # the sound of the first rendered frame's audio features
         try:
             video = mux_audio(video, args.with_audio, out / "result_with_audio.mp4", audio_offset=start)
         except MuxError as exc:
