@@ -66,6 +66,9 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
     g.add_argument("--render_only", action=BOOL, default=False, help="render the validation frames and exit")
     g.add_argument("--render_test", action=BOOL, default=False, help="(original) render the test set")
     g.add_argument("--early_stop_T", type=float, default=1e-4, help="inference: stop rays below this transmittance")
+    g.add_argument("--skip_bg_pixels", action=BOOL, default=False,
+                   help="inference: query only pixels that the training parsing marks as head / person "
+                        "(dilated); the rest is bc.jpg. Same image where the model is transparent there, faster")
     g.add_argument("--video_fps", type=int, default=25)
     g = p.add_argument_group("dataset")
     g.add_argument("--dataset_type", type=str, default="audface")

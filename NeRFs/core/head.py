@@ -15,6 +15,7 @@ from .checkpoint import AUDATT_OPTIMIZER_KEYS, load_module, load_optimizer
 from .dataset import AudFaceDataset
 from .networks import AudioAttNet, AudioNet, FaceNeRF
 from .rays import get_rays, rays_at, sample_pixels
+from .regions import scatter_rays
 from .rendering import RadianceField, RenderSettings, render_rays, render_rays_chunked
 from .trainer import Trainer
 from .utils import mse_to_psnr
@@ -74,14 +75,21 @@ class HeadModels:
                 m.eval()
 
     def render_image(self, pose: torch.Tensor, code: torch.Tensor, bc_img: torch.Tensor, focal: float,
-                     cx: float, cy: float, near: float, far: float, s: RenderSettings, rows: slice = slice(None)) -> dict:
+                     cx: float, cy: float, near: float, far: float, s: RenderSettings, rows: slice = slice(None),
+                     region: torch.Tensor | None = None) -> dict:
         """Full-frame render (or a band of ``rows``): pose [4, 4] c2w, code [dim_aud], bc_img [H, W, 3]
-        -> rgb_map [h, W, 3], disp_map, acc_map [h, W]."""
+        -> rgb_map [h, W, 3], disp_map, acc_map [h, W]. ``region`` (bool [H * W], full frames only): query
+        only these pixels, the others show bc_img (see regions.py)."""
         H, W = bc_img.shape[:2]
         rays_o, rays_d = get_rays(H, W, focal, pose, cx, cy)
         rays_o, rays_d, bc = rays_o[rows], rays_d[rows], bc_img[rows]
-        out = render_rays_chunked(self.coarse, self.fine, rays_o.reshape(-1, 3), rays_d.reshape(-1, 3), near, far,
-                                  bc.reshape(-1, 3), code, s)
+        o, d, c = rays_o.reshape(-1, 3), rays_d.reshape(-1, 3), bc.reshape(-1, 3)
+        if region is not None and rows == slice(None):
+            fill = {"rgb_map": c, "disp_map": torch.zeros_like(c[:, 0]), "acc_map": torch.zeros_like(c[:, 0])}
+            out = scatter_rays(render_rays_chunked(self.coarse, self.fine, o[region], d[region], near, far,
+                                                   c[region], code, s), region, fill)
+        else:
+            out = render_rays_chunked(self.coarse, self.fine, o, d, near, far, c, code, s)
         return {k: v.reshape(*rays_o.shape[:2], *v.shape[1:]) for k, v in out.items()}
 
 
@@ -167,7 +175,7 @@ class HeadTrainer(Trainer):
         s = self.settings.for_inference(a.early_stop_T)
         for k in range(len(frames)) if indices is None else indices:
             out = self.models.render_image(frames.poses[k].to(self.device), codes[k], self.bc_img, ds.focal,
-                                           ds.cx, ds.cy, a.near, a.far, s)
+                                           ds.cx, ds.cy, a.near, a.far, s, region=self.render_region("head"))
             yield k, out["rgb_map"], ds.image(split, k).to(self.device)
         for m in (self.models.coarse, self.models.fine, self.models.audnet, self.models.attnet):
             if m is not None:

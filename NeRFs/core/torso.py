@@ -23,6 +23,7 @@ from .dataset import AudFaceDataset
 from .encoding import PositionalEncoding
 from .head import HeadModels, build_field, render_settings
 from .rays import get_rays, rays_at, sample_pixels
+from .regions import scatter_rays
 from .rendering import RadianceField, render_rays, render_rays_chunked
 from .trainer import Trainer
 from .utils import UserError, mse_to_psnr
@@ -156,11 +157,19 @@ class TorsoTrainer(Trainer):
         """Head + torso image [H, W, 3] (or a band of ``rows``) for a head pose [4, 4] and a code [dim_aud]."""
         a, ds = self.args, self.dataset
         s = self.settings.for_inference(a.early_stop_T)
-        head = self.head.render_image(pose, code, self.bc_img, ds.focal, ds.cx, ds.cy, a.near, a.far, s, rows)
+        full = rows == slice(None)
+        head = self.head.render_image(pose, code, self.bc_img, ds.focal, ds.cx, ds.cy, a.near, a.far, s, rows,
+                                      region=self.render_region("head") if full else None)
         o, d = (x[rows].reshape(-1, 3) for x in get_rays(ds.H, ds.W, ds.focal, self.torso_c2w, ds.cx, ds.cy))
         cond = torch.cat((code, pose_condition(pose)))
+        region = self.render_region("person") if full else None
+        if region is not None:
+            o, d = o[region], d[region]
         torso = render_rays_chunked(self.coarse, self.fine, o, d, a.near, a.far, torch.zeros_like(o), cond, s,
                                     keys=("rgb_fg_map", "trans_last"))
+        n = ds.H * ds.W
+        torso = scatter_rays(torso, region, {"rgb_fg_map": torch.zeros(n, 3, device=self.device),
+                                             "trans_last": torch.ones(n, device=self.device)})
         return composite_head_torso(head["rgb_map"].reshape(-1, 3), torso).reshape(head["rgb_map"].shape)
 
     @torch.no_grad()

@@ -58,6 +58,21 @@ class Trainer:
             self._writer = SummaryWriter(str(self.out_dir / "tensorboard"))
         return self._writer
 
+    def render_region(self, kind: str) -> torch.Tensor | None:
+        """With --skip_bg_pixels: the pixels [H * W] the head ("head") / torso ("person") network may cover
+        (regions.py), computed once from the training frames' parsing; else None (render every pixel)."""
+        if not getattr(self.args, "skip_bg_pixels", False):
+            return None
+        cache = self.__dict__.setdefault("_regions", {})
+        if kind not in cache:
+            from .regions import region_mask
+            ds = self.dataset
+            cache[kind] = region_mask(ds.root, ds.splits["train"].img_ids, kind, (ds.H, ds.W), self.device)
+            if cache[kind] is None:
+                tqdm.write("warning: --skip_bg_pixels needs parsing/<id>.png of the training frames; rendering "
+                           "every pixel")
+        return cache[kind]
+
     def step_randomness(self, step: int) -> tuple[np.random.Generator, torch.Generator]:
         rng = np.random.default_rng([self.args.seed, step])
         gen = torch.Generator(device=self.device)
