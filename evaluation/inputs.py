@@ -48,6 +48,7 @@ class EvalInputs:
     rects_by_key: dict[int, list] | None
     notes: list[str] = field(default_factory=list)
     img_ids: list | None = None              # ori_imgs id of each pair (None without a subject)
+    head_masks: list | None = None           # bool [H, W] ground-truth head (parsing) per pair, or None
     testskip: int = 1                        # generated frame i = validation frame i * testskip
     gen_audio: ClipAudio = field(default_factory=lambda: ClipAudio(None, "audio not read"))
     gt_audio: ClipAudio = field(default_factory=lambda: ClipAudio(None, "audio not read"))
@@ -120,6 +121,23 @@ def read_transforms(dataset_dir: Path, name: str = "transforms_val.json") -> lis
     if not frames:
         raise InputError(f"{path} lists no frames")
     return frames
+
+
+def read_head_masks(dataset_dir: Path | None, img_ids: list | None, gt_frames: list) -> list | None:
+    """Ground-truth head region of each pair: bool [H, W] from the dataset's parsing/<img_id>.png (head
+    incl. hair, the part the Head-NeRF models); None unless every pair has a parsing image of its size."""
+    if dataset_dir is None or not img_ids or any(i is None for i in img_ids):
+        return None
+    masks = []
+    for img_id, gt in zip(img_ids, gt_frames):
+        path = dataset_dir / "parsing" / f"{img_id}.png"
+        if not path.is_file():
+            return None
+        rgb = _read_image(path)  # head is BGR (255, 0, 0) as cv2 reads it: RGB (0, 0, 255) on disk
+        if rgb.shape[:2] != gt.shape[:2]:
+            return None
+        masks.append((rgb[..., 2] > 127) & (rgb[..., 0] < 128) & (rgb[..., 1] < 128))
+    return masks
 
 
 def read_validation_gt(dataset_dir: Path, val_frames: list[dict], progress: bool = True) -> FrameSet:
@@ -231,7 +249,8 @@ def gather_inputs(subject: str | None, dataset_root: Path, gen_dir=None, gt_dir=
         if any(r is None for r in face_rects):
             notes.append("some frame ids have no validation frame: face-region scores skip them")
     inputs = EvalInputs(subject, keys, gen_frames, gt_frames, face_rects, gen, gt, rects_by_key,
-                        notes=stride_note + gen.notes + gt.notes + notes, img_ids=img_ids, testskip=testskip)
+                        notes=stride_note + gen.notes + gt.notes + notes, img_ids=img_ids, testskip=testskip,
+                        head_masks=read_head_masks(dataset_dir, img_ids, gt_frames))
     if need_audio:
         inputs.gen_audio = generated_clip_audio(audio, audio_start, gen_path, bool(gen_video), dataset_dir,
                                                 val_frames, testskip)

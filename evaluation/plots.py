@@ -9,9 +9,9 @@ from data_util.common import atomic_path
 
 STRIP_METRICS = ("psnr", "ssim", "lpips", "lmd")   # the first available ranks frames for the strip
 # one panel per quantity; the whole-frame / face (or generated / ground-truth) variants share it
-PANELS = (("psnr", "psnr_face"), ("ssim", "ssim_face"), ("lpips",), ("lmd",), ("nioe",),
+PANELS = (("psnr", "psnr_face", "psnr_head"), ("ssim", "ssim_face"), ("lpips",), ("lmd",), ("nioe",),
           ("sync_c", "sync_c_gt"), ("sync_d", "sync_d_gt"))
-VARIANT = {"psnr": "whole frame", "psnr_face": "face rect", "ssim": "whole frame", "ssim_face": "face rect",
+VARIANT = {"psnr": "whole frame", "psnr_face": "face rect", "psnr_head": "head (parsing)", "ssim": "whole frame", "ssim_face": "face rect",
            "sync_c": "generated", "sync_c_gt": "ground truth", "sync_d": "generated", "sync_d_gt": "ground truth"}
 DIFF_GAIN = 4        # the difference image is amplified so that small errors show
 

@@ -15,7 +15,8 @@ from evaluation.weights import MetricUnavailable
 METRICS = ("psnr", "ssim", "lpips", "fid", "lmd", "nioe", "sync")
 # result entries each metric name produces, with their label, unit and better direction
 ENTRIES = {
-    "psnr": [("psnr", "PSNR", "dB", "higher"), ("psnr_face", "PSNR face", "dB", "higher")],
+    "psnr": [("psnr", "PSNR", "dB", "higher"), ("psnr_face", "PSNR face", "dB", "higher"),
+             ("psnr_head", "PSNR head", "dB", "higher")],
     "ssim": [("ssim", "SSIM", "", "higher"), ("ssim_face", "SSIM face", "", "higher")],
     "lpips": [("lpips", "LPIPS (alex)", "", "lower")],
     "fid": [("fid", "FID", "", "lower")],
@@ -78,12 +79,13 @@ def _batches(n: int, size: int, desc: str, progress: bool):
 @torch.no_grad()
 def pixel_metrics(inp: EvalInputs, opts: Options, want: set) -> dict:
     """PSNR / SSIM over whole frames and inside each frame's face rect, in batches on the device."""
-    per = {k: np.full(len(inp.keys), np.nan) for k in ("psnr", "ssim", "psnr_face", "ssim_face")}
+    per = {k: np.full(len(inp.keys), np.nan) for k in ("psnr", "ssim", "psnr_face", "ssim_face", "psnr_head")}
     for s in _batches(len(inp.keys), opts.batch_size, "PSNR/SSIM", opts.progress):
         gen = image.to_tensor(inp.gen[s:s + opts.batch_size], opts.device)
         gt = image.to_tensor(inp.gt[s:s + opts.batch_size], opts.device)
         rects = inp.face_rects[s:s + len(gen)] if inp.face_rects is not None else None
-        for key, values in image.frame_scores(gen, gt, rects, with_ssim="ssim" in want).items():
+        masks = inp.head_masks[s:s + len(gen)] if inp.head_masks is not None else None
+        for key, values in image.frame_scores(gen, gt, rects, with_ssim="ssim" in want, head_masks=masks).items():
             per[key][s:s + len(gen)] = values
     out = {}
     for m in ("psnr", "ssim"):
@@ -92,6 +94,9 @@ def pixel_metrics(inp: EvalInputs, opts: Options, want: set) -> dict:
         out[m] = summary(per[m])
         out[f"{m}_face"] = summary(per[f"{m}_face"]) if inp.face_rects is not None else {
             "unavailable": "no face rectangles: give --subject (transforms_val.json face_rect)"}
+        if m == "psnr":
+            out["psnr_head"] = summary(per["psnr_head"]) if inp.head_masks is not None else {
+                "unavailable": "no head masks: give --subject with parsing/<img_id>.png (preprocessing step 3)"}
     return out
 
 

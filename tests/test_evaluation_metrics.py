@@ -223,3 +223,19 @@ def test_weights_download_into_the_cache_with_the_hash_checked(tmp_path, monkeyp
         weights.fetch_weights("test", other.as_uri(), "alexnet.pth", hash_prefix="00000000" if good != "00000000" else "11111111")
     assert not (cache / "alexnet.pth").exists()
     assert weights.fetch_weights("test", other.as_uri(), "alexnet.pth", hash_prefix=good) == cache / "alexnet.pth"
+
+
+def test_head_region_psnr_uses_only_the_masked_pixels():
+    import numpy as np
+    import torch
+    from evaluation.metrics.image import frame_scores
+    gt = torch.full((1, 3, 8, 8), 0.5)
+    gen = gt.clone()
+    gen[..., :4, :] += 0.1            # error 0.1 in the top half only
+    mask = np.zeros((8, 8), bool)
+    mask[:4] = True
+    out = frame_scores(gen, gt, None, with_ssim=False, head_masks=[mask])
+    assert abs(out["psnr_head"][0] - 20.0) < 1e-3          # -10 log10(0.01)
+    assert abs(out["psnr"][0] - 23.0103) < 1e-3            # half the pixels wrong: mse 0.005
+    clean = frame_scores(gen, gt, None, with_ssim=False, head_masks=[~mask])
+    assert np.isinf(clean["psnr_head"][0]) or clean["psnr_head"][0] > 90

@@ -117,16 +117,21 @@ def crop_rect(frame: np.ndarray, rect) -> np.ndarray:
     return frame[y0:y1, x0:x1]
 
 
-def frame_scores(gen: torch.Tensor, gt: torch.Tensor, rects: list | None = None, with_ssim: bool = True) -> dict:
+def frame_scores(gen: torch.Tensor, gt: torch.Tensor, rects: list | None = None, with_ssim: bool = True,
+                 head_masks: list | None = None) -> dict:
     """PSNR / SSIM of a batch [B, C, H, W] over whole frames and inside each frame's rect (None: skipped).
 
-    Returns {"psnr", "ssim", "psnr_face", "ssim_face"}: float64 numpy arrays [B], NaN where not computed
-    (no rect, an empty rect, or a rect under 11 px for SSIM)."""
+    Returns {"psnr", "ssim", "psnr_face", "ssim_face", "psnr_head"}: float64 numpy arrays [B], NaN where not
+    computed (no rect, an empty rect, or a rect under 11 px for SSIM; no or an empty head mask [H, W])."""
     b, _, h, w = gen.shape
     nan = np.full(b, np.nan)
     err = squared_error_map(gen, gt)
     out = {"psnr": psnr_from_mse(err.flatten(1).mean(1, dtype=torch.float64)).cpu().numpy().astype(np.float64),
-           "ssim": nan.copy(), "psnr_face": nan.copy(), "ssim_face": nan.copy()}
+           "ssim": nan.copy(), "psnr_face": nan.copy(), "ssim_face": nan.copy(), "psnr_head": nan.copy()}
+    for i, mask in enumerate(head_masks or []):
+        m = torch.as_tensor(mask, device=err.device)
+        if m.any():
+            out["psnr_head"][i] = psnr_from_mse(err[i][m].mean(dtype=torch.float64)).item()
     smap = ssim_map(gen, gt) if with_ssim else None
     if smap is not None:
         out["ssim"] = smap.flatten(1).mean(1, dtype=torch.float64).cpu().numpy()

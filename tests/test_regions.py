@@ -1,0 +1,36 @@
+"""--skip_bg_pixels: the region comes from the parsing masks, and skipped pixels show the background."""
+import numpy as np
+import torch
+from PIL import Image
+
+from NeRFs.core.regions import parsing_union, scatter_rays
+
+
+def _parsing(path, head_box, torso_box, size=20):
+    img = np.full((size, size, 3), 255, np.uint8)  # background white
+    y0, y1, x0, x1 = head_box
+    img[y0:y1, x0:x1] = (0, 0, 255)  # head: BGR (255, 0, 0) on disk as RGB (0, 0, 255)
+    y0, y1, x0, x1 = torso_box
+    img[y0:y1, x0:x1] = (255, 0, 0)  # torso
+    Image.fromarray(img).save(path)
+
+
+def test_parsing_union_covers_every_frame_and_the_margin(tmp_path):
+    (tmp_path / "parsing").mkdir()
+    _parsing(tmp_path / "parsing" / "0.png", (2, 6, 2, 6), (12, 20, 0, 20))
+    _parsing(tmp_path / "parsing" / "1.png", (3, 7, 8, 12), (12, 20, 0, 20))
+    head = parsing_union(tmp_path, [0, 1], "head", (20, 20), margin=0)
+    assert head.sum() == 32 and head[2, 2] and head[6, 11] and not head[15, 5]
+    grown = parsing_union(tmp_path, [0, 1], "head", (20, 20), margin=1)
+    assert grown[1, 2] and grown[7, 11] and not grown[9, 2]
+    person = parsing_union(tmp_path, [0, 1], "person", (20, 20), margin=0)
+    assert person.sum() == 32 + 160 and person[19, 19]
+    assert parsing_union(tmp_path, [0, 5], "head", (20, 20), margin=0) is None  # a frame without parsing
+
+
+def test_scatter_rays_fills_the_skipped_pixels():
+    mask = torch.tensor([True, False, True, False])
+    out = scatter_rays({"rgb": torch.ones(2, 3)}, mask, {"rgb": torch.full((4, 3), 0.5)})
+    assert torch.equal(out["rgb"][:, 0], torch.tensor([1.0, 0.5, 1.0, 0.5]))
+    same = {"rgb": torch.zeros(4, 3)}
+    assert scatter_rays(same, None, {}) is same
