@@ -75,7 +75,7 @@ def head_render_seconds(size: int, device: str) -> float:
         band = slice(size // 2 - rows // 2, size // 2 - rows // 2 + rows)
         o, d = rays_o[band].reshape(-1, 3), rays_d[band].reshape(-1, 3)
         bc, code = torch.rand(o.shape[0], 3, device=dev), torch.randn(a.dim_aud, device=dev)
-        settings, m = t.settings.for_inference(a.early_stop_T), t.models
+        settings, m = t.settings.for_inference(a.early_stop_T, t.device), t.models
         with torch.inference_mode():
             _, sec = timed(lambda: render_rays_chunked(m.coarse, m.fine, o, d, a.near, a.far, bc, code, settings), dev)
         return sec * size / rows

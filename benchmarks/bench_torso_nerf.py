@@ -17,7 +17,7 @@ from unittest import mock
 
 import torch
 
-from common import bench_args, peak_memory, seconds_per_step, timed
+from common import add_allocator_option, apply_allocator, bench_args, peak_memory, seconds_per_step, timed
 from data_util.synthetic_head import make_synthetic_dataset
 from NeRFs.core import torso as torso_module
 from NeRFs.core.head import HeadTrainer
@@ -49,11 +49,13 @@ def main() -> None:
     p.add_argument("--full", action="store_true")
     p.add_argument("--amp", action="store_true")
     p.add_argument("--steps", type=int, default=5)
+    add_allocator_option(p)
     a = p.parse_args()
+    allocator = apply_allocator(a.allocator)
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         t = make_trainer(64, Path(tmp), a.device, a.amp, N_rand=256, N_samples=32, N_importance=32)
-        print(f"device: {t.device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+        print(f"device: {t.device}, torch {torch.__version__}, threads {torch.get_num_threads()}, allocator: {allocator}")
         ours = seconds_per_step(t, a.steps)
         theirs = step_with_head_autograd(t, a.steps)
         print(f"torso iteration N_rand 256, 32+32 samples: {ours:6.3f} s (head without autograd) | "

@@ -11,6 +11,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from NeRFs.core.allocator import keep_freed_memory  # noqa: E402
 from NeRFs.core.config import parse_args  # noqa: E402
 
 
@@ -52,3 +53,13 @@ def timed(fn, device: torch.device):
     out = fn()
     sync(device)
     return out, time.perf_counter() - t0
+
+
+def add_allocator_option(parser) -> None:
+    parser.add_argument("--allocator", choices=("kept", "default"), default="kept",
+                        help="kept: glibc keeps freed memory, as run_nerf.py sets it; default: glibc's defaults")
+
+
+def apply_allocator(choice: str) -> str:
+    """Set up the allocator as ``--allocator`` says; returns a description for the report."""
+    return "freed memory kept" if choice == "kept" and keep_freed_memory() else "glibc defaults"

@@ -82,3 +82,52 @@ def test_gradients_reach_the_networks():
     assert aud.grad.abs().sum() > 0
     for field in (coarse, fine):
         assert field.network.pts_linears[0].weight.grad.abs().sum() > 0
+
+
+def _full_and_fast(nets, o, d, bc, aud, monkeypatch=None):
+    coarse, fine = _fields(nets)
+    s = RenderSettings(N_samples=32, N_importance=64, perturb=0.0)
+    with torch.no_grad():
+        full = render_rays(coarse, fine, o, d, 0.6, 1.2, bc, aud, s)
+        fast = render_rays_chunked(coarse, fine, o, d, 0.6, 1.2, bc, aud, s.for_inference(1e-4),
+                                   keys=("rgb_map", "acc_map", "depth_map", "rgb_fg_map", "trans_last"))
+    return full, fast, fine
+
+
+@pytest.mark.parametrize("scale,bias", [(1.0, 0.1), (300.0, -5.0), (1000.0, -20.0), (3000.0, -100.0)])
+def test_inference_renderer_matches_the_training_renderer(scale, bias):
+    """See-through (an untrained network), partly opaque and mostly opaque scenes: every output of the
+    inference renderer stays within 1/255 of the full render."""
+    nets, o, d, bc, aud = _scene(0, scale, bias)
+    full, fast, _ = _full_and_fast(nets, o, d, bc, aud)
+    for key in ("rgb_map", "acc_map", "rgb_fg_map", "trans_last"):
+        assert (fast[key] - full[key]).abs().max() < 0.5 / 255, key
+    assert (fast["depth_map"] - full["depth_map"]).abs().max() < 1e-3
+
+
+def test_inference_renderer_skips_colour_of_invisible_samples(monkeypatch):
+    """In a scene of dense blobs in empty space (a third of the fine samples visible) the colour branch runs
+    for the visible fine samples only, never for the coarse ones; the pixels stay within 1/255."""
+    nets, o, d, bc, aud = _scene(0, 3000.0, -100.0)
+    full, _, _ = _full_and_fast(nets, o, d, bc, aud)
+    coloured = []
+    original_colour = FaceNeRF.colour
+
+    def counting_colour(self, h, view_code):
+        coloured.append(h[..., 0].numel())
+        return original_colour(self, h, view_code)
+
+    monkeypatch.setattr(FaceNeRF, "colour", counting_colour)
+    _, fast, _ = _full_and_fast(nets, o, d, bc, aud)
+    n_full = o.shape[0] * ((32 - 1) + (32 + 64 - 1))  # the training renderer's coarse + fine samples
+    n_fast = sum(coloured) - n_full  # _full_and_fast ran the training renderer as well
+    assert 0 < n_fast < 0.4 * o.shape[0] * (32 + 64 - 1)
+    assert full["rgb_fg_map"].max() > 0.1  # the blobs are visible
+    assert (fast["rgb_map"] - full["rgb_map"]).abs().max() < 1.0 / 255
+
+
+def test_cpu_inference_uses_cache_sized_network_calls():
+    s = RenderSettings(netchunk=65536)
+    assert s.for_inference(1e-4, "cpu").netchunk == 4096
+    assert s.for_inference(1e-4, "cuda").netchunk == 65536
+    assert s.for_inference(1e-4).perturb == 0 and s.for_inference(1e-4).early_stop_T == 1e-4

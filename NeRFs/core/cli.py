@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
+from .allocator import keep_freed_memory
 from .config import parse_args
 from .utils import UserError
 
@@ -18,6 +19,7 @@ def train_or_render(trainer_cls) -> Callable:
 
 def run_main(action: Callable, kind: str, argv=None) -> int:
     """Parse the options of ``kind`` ('head' | 'torso') and run ``action(args)``; returns an exit code."""
+    keep_freed_memory()
     try:
         action(parse_args(argv, kind))
     except UserError as exc:

@@ -172,7 +172,7 @@ class HeadTrainer(Trainer):
         frames = ds.splits[split]
         codes = sequence_codes(self.models.audnet, self.models.attnet, self.auds[split], self.smoothing(step),
                                a.smo_size)
-        s = self.settings.for_inference(a.early_stop_T)
+        s = self.settings.for_inference(a.early_stop_T, self.device)
         for k in range(len(frames)) if indices is None else indices:
             out = self.models.render_image(frames.poses[k].to(self.device), codes[k], self.bc_img, ds.focal,
                                            ds.cx, ds.cy, a.near, a.far, s, region=self.render_region("head"))

@@ -104,25 +104,53 @@ class FaceNeRF(nn.Module):
             return F.linear(x_pts, w_pts, layer.bias + w_cond @ cond)
         return F.linear(x_pts, w_pts, layer.bias) + F.linear(cond, w_cond)
 
+    def trunk(self, x_pts: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """The 8-layer ReLU stack. x_pts: [N, input_ch] encoded points, cond: [dim_aud] or [N, dim_aud]
+        -> features [N, W] (density and colour are read from them)."""
+        h = F.relu(self._layer_with_cond(self.pts_linears[0], 0, x_pts, cond), inplace=True)
+        for i, layer in enumerate(self.pts_linears[1:]):
+            if i in self.skips:  # this layer reads cat([x_pts, cond, h]): one product per part, no concatenation
+                w_h = layer.weight[:, self.input_ch + self.dim_aud:]
+                h = torch.addmm(self._layer_with_cond(layer, 0, x_pts, cond), h, w_h.t())
+            else:
+                h = layer(h)
+            h = F.relu(h, inplace=True)
+        return h
+
+    def density(self, h: torch.Tensor) -> torch.Tensor:
+        """features [..., W] -> density before its activation [..., 1]."""
+        return self.alpha_linear(h) if self.use_viewdirs else self.output_linear(h)[..., 3:]
+
+    def view_code(self, x_views: torch.Tensor) -> torch.Tensor:
+        """The part of the first colour layer that reads the encoded view direction, bias included.
+
+        x_views: [..., input_ch_views] -> [..., W // 2]. A ray's samples share their direction, so the
+        renderers compute this once per ray and broadcast it (``colour``) instead of concatenating the
+        27 view columns to every point.
+        """
+        layer = self.views_linears[0]
+        return F.linear(x_views, layer.weight[:, self.W:], layer.bias)
+
+    def colour(self, h: torch.Tensor, view_code: torch.Tensor | None) -> torch.Tensor:
+        """features [..., W] and ``view_code`` (broadcastable to [..., W // 2]) -> rgb logits [..., 3]."""
+        if not self.use_viewdirs:
+            return self.output_linear(h)[..., :3]
+        first = self.views_linears[0]
+        h = F.linear(self.feature_linear(h), first.weight[:, :self.W]) + view_code
+        h = F.relu(h, inplace=True)
+        for layer in self.views_linears[1:]:
+            h = F.relu(layer(h), inplace=True)
+        return self.rgb_linear(h)
+
     def forward(self, x_pts: torch.Tensor, cond: torch.Tensor, x_views: torch.Tensor | None = None) -> torch.Tensor:
         """x_pts: [N, input_ch] encoded points, cond: [dim_aud] or [N, dim_aud], x_views: [N, input_ch_views].
 
-        Returns raw [N, 4]: rgb logits (3) and density before its activation (1).
+        Returns raw [N, 4]: rgb logits (3) and density before its activation (1), as the original's module.
         """
-        h = F.relu(self._layer_with_cond(self.pts_linears[0], 0, x_pts, cond))
-        for i, layer in enumerate(self.pts_linears[1:]):
-            if i in self.skips:  # this layer reads cat([x_pts, cond, h])
-                h = F.relu(self._layer_with_cond(layer, 0, x_pts, cond)
-                           + F.linear(h, layer.weight[:, self.input_ch + self.dim_aud:]))
-            else:
-                h = F.relu(layer(h))
+        h = self.trunk(x_pts, cond)
         if not self.use_viewdirs:
             return self.output_linear(h)
-        alpha = self.alpha_linear(h)
-        h = torch.cat((self.feature_linear(h), x_views), dim=-1)
-        for layer in self.views_linears:
-            h = F.relu(layer(h))
-        return torch.cat((self.rgb_linear(h), alpha), dim=-1)
+        return torch.cat((self.colour(h, self.view_code(x_views)), self.density(h)), dim=-1)
 
     @torch.no_grad()
     def init_density_positive(self, bias: float = 0.1, weight_scale: float = 1e-2) -> None:

@@ -27,6 +27,14 @@ def stratified_depths(near: torch.Tensor, far: torch.Tensor, n_samples: int, lin
     return z
 
 
+def ray_depths(n_rays: int, near: float, far: float, n_samples: int, lindisp: bool, perturb: float,
+               like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``stratified_depths`` [n_rays, n_samples] for scalar near / far, on ``like``'s device and dtype."""
+    near_t = torch.full((n_rays,), float(near), device=like.device, dtype=like.dtype)
+    far_t = torch.full((n_rays,), float(far), device=like.device, dtype=like.dtype)
+    return stratified_depths(near_t, far_t, n_samples, lindisp, perturb, generator)
+
+
 def sample_pdf(bins: torch.Tensor, weights: torch.Tensor, n_samples: int, deterministic: bool = False,
                generator: torch.Generator | None = None) -> torch.Tensor:
     """Inverse-transform sampling of the piecewise-constant pdf given by ``weights`` on ``bins``.

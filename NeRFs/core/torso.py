@@ -156,7 +156,7 @@ class TorsoTrainer(Trainer):
     def render_frame(self, pose: torch.Tensor, code: torch.Tensor, rows: slice = slice(None)) -> torch.Tensor:
         """Head + torso image [H, W, 3] (or a band of ``rows``) for a head pose [4, 4] and a code [dim_aud]."""
         a, ds = self.args, self.dataset
-        s = self.settings.for_inference(a.early_stop_T)
+        s = self.settings.for_inference(a.early_stop_T, self.device)
         full = rows == slice(None)
         head = self.head.render_image(pose, code, self.bc_img, ds.focal, ds.cx, ds.cy, a.near, a.far, s, rows,
                                       region=self.render_region("head") if full else None)
