@@ -81,7 +81,7 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--full", action="store_true", help="render the whole 450x450 frame on CPU too")
     p.add_argument("--amp", action="store_true", help="float16 network queries (CUDA only)")
-    p.add_argument("--steps", type=int, default=5, help="timed training steps per setting")
+    p.add_argument("--steps", type=int, default=9, help="timed training steps (N_rand 256; a third for 2048)")
     p.add_argument("--skip_original", action="store_true", help="do not time the original algorithm")
     add_allocator_option(p)
     a = p.parse_args()
@@ -93,7 +93,7 @@ def main() -> None:
               f"allocator: {allocator}")
         sec, _ = time_training(root, Path(tmp) / "logs", a.device, 256, 32, 32, a.steps, a.amp)
         print(f"train iteration  N_rand  256, 32+32 samples : {sec:6.3f} s")
-        sec, t = time_training(root, Path(tmp) / "logs", a.device, 2048, 64, 128, max(2, a.steps // 2), a.amp)
+        sec, t = time_training(root, Path(tmp) / "logs", a.device, 2048, 64, 128, max(2, a.steps // 3), a.amp)
         print(f"train iteration  N_rand 2048, 64+128 samples: {sec:6.3f} s")
         for size in (64, 450):
             r = time_render(t, size, a.full, with_original=not a.skip_original)

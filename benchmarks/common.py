@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import resource
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -35,7 +36,11 @@ def bench_args(config: Path, basedir: Path, kind: str, device: str, amp: bool, *
 
 
 def seconds_per_step(trainer, steps: int) -> float:
-    """Mean wall time of ``steps`` training steps after one warm-up step."""
+    """Median wall time of ``steps`` training steps after one warm-up step.
+
+    The median, because a shared 2-core machine adds occasional slow steps (up to +40 %) that say nothing
+    about the code.
+    """
     times = []
     for step in range(1, steps + 2):
         rng, gen = trainer.step_randomness(step)
@@ -44,7 +49,7 @@ def seconds_per_step(trainer, steps: int) -> float:
         trainer.train_step(step, rng, gen)
         sync(trainer.device)
         times.append(time.perf_counter() - t0)
-    return sum(times[1:]) / steps
+    return statistics.median(times[1:])
 
 
 def timed(fn, device: torch.device):

@@ -75,6 +75,8 @@ class FaceNeRF(nn.Module):
     ``cond`` is the audio code (head, 64) or audio code + encoded pose (torso, 106). Because the condition
     is shared by all points of a frame, ``forward`` accepts it as one vector and folds its contribution
     into the biases of the two layers that read it, instead of concatenating it to every point.
+    ``trunk`` / ``density`` / ``colour`` expose the parts so that a renderer can skip the colour where it
+    is never seen; ``view_code`` is the per-ray part of the first colour layer.
     """
 
     def __init__(self, D: int = 8, W: int = 256, input_ch: int = 63, dim_aud: int = 64, input_ch_views: int = 27,
