@@ -130,4 +130,27 @@ def test_cpu_inference_uses_cache_sized_network_calls():
     s = RenderSettings(netchunk=65536)
     assert s.for_inference(1e-4, "cpu").netchunk == 4096
     assert s.for_inference(1e-4, "cuda").netchunk == 65536
+    assert s.for_inference(1e-4).netchunk == 65536  # no device: left as configured
     assert s.for_inference(1e-4).perturb == 0 and s.for_inference(1e-4).early_stop_T == 1e-4
+
+
+@pytest.mark.parametrize("use_viewdirs,i_embed", [(False, 0), (True, -1)])
+def test_inference_renderer_without_view_directions_or_encoding(use_viewdirs, i_embed):
+    """The original's --no-use_viewdirs (one output layer) and --i_embed -1 (no encoding) render the same
+    through both renderers."""
+    torch.manual_seed(0)
+    in_ch = 3 if i_embed == -1 else 63
+    fields = []
+    for _ in range(2):
+        net = FaceNeRF(input_ch=in_ch, input_ch_views=3 if i_embed == -1 else 27, use_viewdirs=use_viewdirs)
+        with torch.no_grad():
+            head = net.alpha_linear if use_viewdirs else net.output_linear
+            head.weight.mul_(300.0)
+            head.bias.fill_(-5.0)
+        fields.append(RadianceField(net, i_embed=i_embed))
+    _, o, d, bc, aud = _scene(0)
+    s = RenderSettings(N_samples=16, N_importance=32, perturb=0.0)
+    with torch.no_grad():
+        full = render_rays(fields[0], fields[1], o, d, 0.6, 1.2, bc, aud, s)
+        fast = render_rays_chunked(fields[0], fields[1], o, d, 0.6, 1.2, bc, aud, s.for_inference(1e-4))
+    assert (fast["rgb_map"] - full["rgb_map"]).abs().max() < 0.5 / 255

@@ -27,11 +27,11 @@ class RenderSettings:
     early_stop_T: float = 0.0  # > 0: the inference renderer (inference.py) with this transmittance cut-off
     amp: bool = False  # float16 network queries on CUDA
 
-    def for_inference(self, early_stop_T: float = 1e-4, device: torch.device | str = "cpu") -> "RenderSettings":
-        """Settings for display renders: no jitter, large ray batches, early ray termination; on a CPU,
-        network calls of at most ``CPU_INFERENCE_NETCHUNK`` points (faster, same pixels)."""
+    def for_inference(self, early_stop_T: float = 1e-4, device: torch.device | str | None = None) -> "RenderSettings":
+        """Settings for display renders: no jitter, large ray batches, early ray termination; on a CPU
+        ``device``, network calls of at most ``CPU_INFERENCE_NETCHUNK`` points (faster, same pixels)."""
         netchunk = self.netchunk
-        if torch.device(device).type == "cpu":
+        if device is not None and torch.device(device).type == "cpu":
             netchunk = min(netchunk, CPU_INFERENCE_NETCHUNK)
         return RenderSettings(**{**self.__dict__, "perturb": 0.0, "raw_noise_std": 0.0, "netchunk": netchunk,
                                  "early_stop_T": early_stop_T, "chunk": max(self.chunk, 1024 * 64)})
