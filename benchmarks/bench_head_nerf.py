@@ -13,12 +13,14 @@ times everything, the original algorithm included, with glibc's default behaviou
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
+import time
 from pathlib import Path
 
 import torch
 
-from common import add_allocator_option, apply_allocator, bench_args, peak_memory, seconds_per_step, timed
+from common import add_allocator_option, apply_allocator, bench_args, peak_memory, seconds_per_step, sync, timed
 from data_util.synthetic_head import make_synthetic_dataset
 from NeRFs.core.head import HeadTrainer
 from NeRFs.core.rays import get_rays
@@ -33,6 +35,36 @@ def time_training(root: Path, tmp: Path, device: str, n_rand: int, n_s: int, n_i
 
 
 WARM_UP_RAYS = 256
+
+
+def time_original_training(t: HeadTrainer, steps: int, anomaly: bool) -> float:
+    """Median seconds of one training step of the original's math (tests/original_algorithm.py, its
+    network layout: the audio code and view encoding concatenated to every point, the background sample
+    queried) on ``t``'s ray count and samples: both passes with autograd, the two MSE losses, backward and
+    Adam on both networks. ``anomaly``: with autograd's anomaly detection on, as the original left it."""
+    a, dev = t.args, t.device
+    nets = [OriginalFaceNeRF().to(dev) for _ in range(2)]
+    opt = torch.optim.Adam([q for n in nets for q in n.parameters()], lr=a.lrate)
+    pose = t.dataset.splits["train"].poses[0].to(dev)
+    rays_o, rays_d = get_rays(t.dataset.H, t.dataset.W, t.dataset.focal, pose, t.dataset.cx, t.dataset.cy)
+    times = []
+    with torch.autograd.set_detect_anomaly(anomaly):
+        for step in range(steps + 1):
+            pick = torch.randint(0, rays_o.shape[0] * rays_o.shape[1], (a.N_rand,), device=dev)
+            o, d = rays_o.reshape(-1, 3)[pick], rays_d.reshape(-1, 3)[pick]
+            target, bc, code = torch.rand(a.N_rand, 3, device=dev), torch.rand(a.N_rand, 3, device=dev), \
+                torch.randn(a.dim_aud, device=dev)
+            sync(dev)
+            t0 = time.perf_counter()
+            rgb, rgb0 = original_render_rays.__wrapped__(nets[0], nets[1], o, d, a.near, a.far, bc, code,
+                                                         a.N_samples, a.N_importance)
+            loss = ((rgb - target) ** 2).mean() + ((rgb0 - target) ** 2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sync(dev)
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times[1:])
 
 
 def time_render(t: HeadTrainer, size: int, full: bool, with_original: bool):
@@ -91,8 +123,12 @@ def main() -> None:
         root = make_synthetic_dataset(Path(tmp) / "bench", n_frames=22, size=64)
         print(f"device: {a.device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
               f"allocator: {allocator}")
-        sec, _ = time_training(root, Path(tmp) / "logs", a.device, 256, 32, 32, a.steps, a.amp)
-        print(f"train iteration  N_rand  256, 32+32 samples : {sec:6.3f} s")
+        sec, t = time_training(root, Path(tmp) / "logs", a.device, 256, 32, 32, a.steps, a.amp)
+        line = f"train iteration  N_rand  256, 32+32 samples : {sec:6.3f} s"
+        if not a.skip_original:
+            line += (f" | original algorithm {time_original_training(t, a.steps, False):6.3f} s, "
+                     f"{time_original_training(t, a.steps, True):6.3f} s with anomaly detection")
+        print(line)
         sec, t = time_training(root, Path(tmp) / "logs", a.device, 2048, 64, 128, max(2, a.steps // 3), a.amp)
         print(f"train iteration  N_rand 2048, 64+128 samples: {sec:6.3f} s")
         for size in (64, 450):

@@ -74,7 +74,7 @@ def sample_pdf_det(bins, weights, n):
     weights = weights + 1e-5
     pdf = weights / weights.sum(-1, keepdim=True)
     cdf = torch.cat([torch.zeros_like(pdf[..., :1]), torch.cumsum(pdf, -1)], -1)
-    u = torch.linspace(0.0, 1.0, n).expand(list(cdf.shape[:-1]) + [n]).contiguous()
+    u = torch.linspace(0.0, 1.0, n, device=bins.device).expand(list(cdf.shape[:-1]) + [n]).contiguous()
     inds = torch.searchsorted(cdf, u, right=True)
     below = torch.clamp(inds - 1, min=0)
     above = torch.clamp(inds, max=cdf.shape[-1] - 1)
@@ -93,7 +93,7 @@ def render_rays(net_coarse, net_fine, rays_o, rays_d, near, far, bc_rgb, aud, n_
                 white_bkgd=True):
     """perturb = 0. Returns (rgb_fine, rgb_coarse), each [R, 3]."""
     viewdirs = rays_d / torch.norm(rays_d, dim=-1, keepdim=True)
-    t = torch.linspace(0.0, 1.0, n_samples)
+    t = torch.linspace(0.0, 1.0, n_samples, device=rays_o.device)
     z = (near * (1 - t) + far * t).expand(rays_o.shape[0], n_samples)
     raw = query(net_coarse, rays_o[:, None] + rays_d[:, None] * z[..., None], viewdirs, aud)
     rgb0, weights = raw2outputs(raw, z, rays_d, bc_rgb, white_bkgd)
