@@ -25,7 +25,7 @@ from data_util.synthetic_head import make_synthetic_dataset
 from NeRFs.core.head import HeadTrainer
 from NeRFs.core.rays import get_rays
 from NeRFs.core.rendering import render_rays_chunked
-from original_algorithm import OriginalFaceNeRF, render_rays as original_render_rays
+from original_algorithm import OriginalFaceNeRF, render_rays as original_render_rays, render_rays_with_grad
 
 
 def time_training(root: Path, tmp: Path, device: str, n_rand: int, n_s: int, n_i: int, steps: int, amp: bool):
@@ -56,8 +56,8 @@ def time_original_training(t: HeadTrainer, steps: int, anomaly: bool) -> float:
                 torch.randn(a.dim_aud, device=dev)
             sync(dev)
             t0 = time.perf_counter()
-            rgb, rgb0 = original_render_rays.__wrapped__(nets[0], nets[1], o, d, a.near, a.far, bc, code,
-                                                         a.N_samples, a.N_importance)
+            rgb, rgb0 = render_rays_with_grad(nets[0], nets[1], o, d, a.near, a.far, bc, code, a.N_samples,
+                                              a.N_importance)
             loss = ((rgb - target) ** 2).mean() + ((rgb0 - target) ** 2).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()

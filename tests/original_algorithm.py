@@ -88,8 +88,7 @@ def sample_pdf_det(bins, weights, n):
     return bins_g[..., 0] + t * (bins_g[..., 1] - bins_g[..., 0])
 
 
-@torch.no_grad()
-def render_rays(net_coarse, net_fine, rays_o, rays_d, near, far, bc_rgb, aud, n_samples, n_importance,
+def render_rays_with_grad(net_coarse, net_fine, rays_o, rays_d, near, far, bc_rgb, aud, n_samples, n_importance,
                 white_bkgd=True):
     """perturb = 0. Returns (rgb_fine, rgb_coarse), each [R, 3]."""
     viewdirs = rays_d / torch.norm(rays_d, dim=-1, keepdim=True)
@@ -103,3 +102,6 @@ def render_rays(net_coarse, net_fine, rays_o, rays_d, near, far, bc_rgb, aud, n_
     raw = query(net_fine, rays_o[:, None] + rays_d[:, None] * z_all[..., None], viewdirs, aud)
     rgb, _ = raw2outputs(raw, z_all, rays_d, bc_rgb, white_bkgd)
     return rgb, rgb0
+
+
+render_rays = torch.no_grad()(render_rays_with_grad)

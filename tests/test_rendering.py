@@ -132,6 +132,7 @@ def test_cpu_inference_uses_cache_sized_network_calls():
     assert s.for_inference(1e-4, "cuda").netchunk == 65536
     assert s.for_inference(1e-4).netchunk == 65536  # no device: left as configured
     assert s.for_inference(1e-4).perturb == 0 and s.for_inference(1e-4).early_stop_T == 1e-4
+    assert s.for_inference(0.0).inference and not s.inference  # --early_stop_T 0 keeps the other savings
 
 
 @pytest.mark.parametrize("use_viewdirs,i_embed", [(False, 0), (True, -1)])

@@ -54,7 +54,7 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
     g.add_argument("--amp", action=BOOL, default=False, help="float16 network queries on CUDA")
     g = p.add_argument_group("rendering")
     g.add_argument("--chunk", type=int, default=1024 * 32, help="rays processed in parallel")
-    g.add_argument("--netchunk", type=int, default=1024 * 64, help="points sent through the network at once")
+    g.add_argument("--netchunk", type=int, default=1024 * 64, help="points sent through the network at once (display renders on a CPU: at most 4096)")
     g.add_argument("--N_samples", type=int, default=64)
     g.add_argument("--N_importance", type=int, default=128)
     g.add_argument("--perturb", type=float, default=1.0, help="0: no jitter of depth samples")

@@ -24,8 +24,9 @@ class RenderSettings:
     white_bkgd: bool = True
     chunk: int = 1024 * 32  # rays per batch
     netchunk: int = 1024 * 64  # points per network call
-    early_stop_T: float = 0.0  # > 0: the inference renderer (inference.py) with this transmittance cut-off
+    early_stop_T: float = 0.0  # inference renderer: stop rays below this transmittance (0: never)
     amp: bool = False  # float16 network queries on CUDA
+    inference: bool = False  # no-autograd renders use the inference renderer (inference.py)
 
     def for_inference(self, early_stop_T: float = 1e-4, device: torch.device | str | None = None) -> "RenderSettings":
         """Settings for display renders: no jitter, large ray batches, early ray termination; on a CPU
@@ -34,7 +35,8 @@ class RenderSettings:
         if device is not None and torch.device(device).type == "cpu":
             netchunk = min(netchunk, CPU_INFERENCE_NETCHUNK)
         return RenderSettings(**{**self.__dict__, "perturb": 0.0, "raw_noise_std": 0.0, "netchunk": netchunk,
-                                 "early_stop_T": early_stop_T, "chunk": max(self.chunk, 1024 * 64)})
+                                 "early_stop_T": early_stop_T, "chunk": max(self.chunk, 1024 * 64),
+                                 "inference": True})
 
 
 def autocast(s: RenderSettings, device: torch.device):
@@ -60,6 +62,10 @@ class RadianceField(nn.Module):
             return None
         return self.network.view_code(self.embed_dirs(viewdirs))
 
+    def features(self, pts: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Points [N, 3] -> the network's trunk features [N, W] (density and colour are read from them)."""
+        return self.network.trunk(self.embed(pts), cond)
+
     def forward(self, pts: torch.Tensor, viewdirs: torch.Tensor | None, cond: torch.Tensor,
                 netchunk: int = 1024 * 64) -> torch.Tensor:
         """pts: [R, S, 3], viewdirs: [R, 3] (unit), cond: [C] -> raw [R, S, 4] (rgb logits, density).
@@ -72,7 +78,7 @@ class RadianceField(nn.Module):
         outs = []
         for i in range(0, R, rays):
             p = pts[i:i + rays]
-            h = self.network.trunk(self.embed(p.reshape(-1, 3)), cond).view(*p.shape[:2], -1)
+            h = self.features(p.reshape(-1, 3), cond).view(*p.shape[:2], -1)
             colour = self.network.colour(h, None if code is None else code[i:i + rays, None])
             outs.append(torch.cat((colour, self.network.density(h)), dim=-1))
         return torch.cat(outs, dim=0).float()

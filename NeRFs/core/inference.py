@@ -13,7 +13,8 @@ What it leaves out, and why the pixels stay:
   (``FaceNeRF.view_code``) instead of 27 more input columns for every point.
 * **Cache-sized pieces.** Network queries run on pieces of at most ``netchunk`` points; on a CPU the
   activations of 4096 points stay in cache, which is about 1.3x faster than 64k-point calls.
-Used by every ``torch.no_grad`` render whose settings come from ``RenderSettings.for_inference``.
+Used by every ``torch.no_grad`` render whose settings come from ``RenderSettings.for_inference``
+(``--early_stop_T 0`` turns off early termination only).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import torch
 
 from .compositing import finish, opacity, segment_lengths, transmittance
 from .field import RadianceField, RenderSettings, autocast
-from .sampling import ray_depths, sample_pdf
+from .sampling import importance_depths, points_at, ray_depths
 
 COLOUR_EPS = 1e-6
 
@@ -29,8 +30,7 @@ COLOUR_EPS = 1e-6
 def coarse_density(field: RadianceField, pts: torch.Tensor, cond: torch.Tensor, netchunk: int) -> torch.Tensor:
     """Density before activation at pts [R, S, 3] -> [R, S] (no colour)."""
     flat = pts.reshape(-1, 3)
-    net = field.network
-    sigma = [net.density(net.trunk(field.embed(flat[i:i + netchunk]), cond))[:, 0].float()
+    sigma = [field.network.density(field.features(flat[i:i + netchunk], cond))[:, 0].float()
              for i in range(0, flat.shape[0], netchunk)]
     return torch.cat(sigma).reshape(pts.shape[:2])
 
@@ -56,7 +56,7 @@ def fine_composite(field: RadianceField, pts: torch.Tensor, z: torch.Tensor, dis
             idx = active[j:j + rays_per_piece]
             p = pts[idx, seg]  # [a, k, 3]
             a, k = p.shape[:2]
-            h = net.trunk(field.embed(p.reshape(-1, 3)), cond)  # [a * k, W]
+            h = field.features(p.reshape(-1, 3), cond)  # [a * k, W]
             alpha = opacity(net.density(h).float().view(a, k), dists[idx, seg])
             trans = transmittance(alpha, T[idx])
             w = alpha * trans[:, :-1]  # [a, k]
@@ -86,14 +86,10 @@ def render_rays_inference(coarse: RadianceField, fine: RadianceField | None, ray
     viewdirs = rays_d / torch.linalg.norm(rays_d, dim=-1, keepdim=True)
     with autocast(s, rays_o.device):
         if s.N_importance > 0:
-            pts = rays_o[:, None, :] + rays_d[:, None, :] * z[:, :-1, None]
-            alpha = opacity(coarse_density(coarse, pts, cond, s.netchunk), segment_lengths(z, rays_d))
-            trans = transmittance(alpha)
-            z_mid = 0.5 * (z[:, 1:] + z[:, :-1])
-            z_new = sample_pdf(z_mid, (alpha * trans[:, :-1])[:, 1:], s.N_importance, s.perturb == 0, generator)
-            z, _ = torch.sort(torch.cat((z, z_new), dim=-1), dim=-1)
+            sigma = coarse_density(coarse, points_at(rays_o, rays_d, z[:, :-1]), cond, s.netchunk)
+            alpha = opacity(sigma, segment_lengths(z, rays_d))
+            z = importance_depths(z, alpha * transmittance(alpha)[:, :-1], s.N_importance, s.perturb == 0, generator)
         field = fine if fine is not None else coarse
-        view_code = field.view_code(viewdirs)
-        pts = rays_o[:, None, :] + rays_d[:, None, :] * z[:, :-1, None]
-        rgb, depth, acc, T = fine_composite(field, pts, z[:, :-1], segment_lengths(z, rays_d), view_code, cond, s)
+        rgb, depth, acc, T = fine_composite(field, points_at(rays_o, rays_d, z[:, :-1]), z[:, :-1],
+                                            segment_lengths(z, rays_d), field.view_code(viewdirs), cond, s)
     return finish(rgb, depth, acc, T, z[:, -1], bc_rgb, s.white_bkgd)

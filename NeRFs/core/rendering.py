@@ -10,7 +10,7 @@ import torch
 from .compositing import composite
 from .field import RadianceField, RenderSettings, autocast
 from .inference import render_rays_inference
-from .sampling import ray_depths, sample_pdf
+from .sampling import importance_depths, points_at, ray_depths
 
 __all__ = ["RadianceField", "RenderSettings", "composite", "render_rays", "render_rays_chunked"]
 
@@ -25,18 +25,15 @@ def render_rays(coarse: RadianceField, fine: RadianceField | None, rays_o: torch
     """
     viewdirs = rays_d / torch.linalg.norm(rays_d, dim=-1, keepdim=True) if coarse.embed_dirs is not None else None
     z = ray_depths(rays_o.shape[0], near, far, s.N_samples, s.lindisp, s.perturb, rays_o, generator)
-    pts = rays_o[:, None, :] + rays_d[:, None, :] * z[:, :-1, None]
     with autocast(s, rays_o.device):
-        raw = coarse(pts, viewdirs, cond, s.netchunk)
+        raw = coarse(points_at(rays_o, rays_d, z[:, :-1]), viewdirs, cond, s.netchunk)
     out = composite(raw, z, rays_d, bc_rgb, s.white_bkgd, s.raw_noise_std, generator)
     if s.N_importance <= 0:
         return out
-    z_mid = 0.5 * (z[:, 1:] + z[:, :-1])
-    z_new = sample_pdf(z_mid, out["weights"][:, 1:-1], s.N_importance, s.perturb == 0, generator).detach()
-    z_all, _ = torch.sort(torch.cat((z, z_new), dim=-1), dim=-1)
-    pts = rays_o[:, None, :] + rays_d[:, None, :] * z_all[:, :-1, None]
+    z_all = importance_depths(z, out["weights"][:, :-1], s.N_importance, s.perturb == 0, generator)
     with autocast(s, rays_o.device):
-        raw_f = (fine if fine is not None else coarse)(pts, viewdirs, cond, s.netchunk)
+        raw_f = (fine if fine is not None else coarse)(points_at(rays_o, rays_d, z_all[:, :-1]), viewdirs, cond,
+                                                        s.netchunk)
     out_f = composite(raw_f, z_all, rays_d, bc_rgb, s.white_bkgd, s.raw_noise_std, generator)
     out_f.update(rgb0=out["rgb_map"], disp0=out["disp_map"], acc0=out["acc_map"], rgb_fg_map0=out["rgb_fg_map"],
                  trans_last0=out["trans_last"])
@@ -47,10 +44,10 @@ def render_rays_chunked(coarse, fine, rays_o, rays_d, near, far, bc_rgb, cond, s
                         generator=None, keys=("rgb_map", "disp_map", "acc_map")) -> dict:
     """Render [R, 3] rays in batches of ``s.chunk``; returns the requested keys concatenated.
 
-    Without autograd and with inference settings (``s.early_stop_T > 0``) this uses the inference renderer,
+    Without autograd and with ``RenderSettings.for_inference`` settings this uses the inference renderer,
     which has no coarse outputs (``rgb0`` ...).
     """
-    render = render_rays_inference if s.early_stop_T > 0 and not torch.is_grad_enabled() else render_rays
+    render = render_rays_inference if s.inference and not torch.is_grad_enabled() else render_rays
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in keys}
     for i in range(0, rays_o.shape[0], s.chunk):
         out = render(coarse, fine, rays_o[i:i + s.chunk], rays_d[i:i + s.chunk], near, far,

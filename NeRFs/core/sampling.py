@@ -35,6 +35,21 @@ def ray_depths(n_rays: int, near: float, far: float, n_samples: int, lindisp: bo
     return stratified_depths(near_t, far_t, n_samples, lindisp, perturb, generator)
 
 
+def points_at(rays_o: torch.Tensor, rays_d: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """rays_o, rays_d [R, 3], depths z [R, S] -> points [R, S, 3]."""
+    return rays_o[:, None, :] + rays_d[:, None, :] * z[..., None]
+
+
+def importance_depths(z: torch.Tensor, w_fg: torch.Tensor, n_importance: int, deterministic: bool,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+    """The fine pass's depths: z [R, S] coarse depths (the last at far) and the coarse weights of their
+    network samples w_fg [R, S - 1] -> the sorted union of z and ``n_importance`` samples of the pdf
+    given by w_fg[:, 1:] on the mid-points (as the original: weights[1:-1]), [R, S + n_importance]."""
+    z_mid = 0.5 * (z[:, 1:] + z[:, :-1])
+    z_new = sample_pdf(z_mid, w_fg[:, 1:], n_importance, deterministic, generator).detach()
+    return torch.sort(torch.cat((z, z_new), dim=-1), dim=-1)[0]
+
+
 def sample_pdf(bins: torch.Tensor, weights: torch.Tensor, n_samples: int, deterministic: bool = False,
                generator: torch.Generator | None = None) -> torch.Tensor:
     """Inverse-transform sampling of the piecewise-constant pdf given by ``weights`` on ``bins``.

@@ -9,7 +9,6 @@ the torso), trained against com_imgs.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ from .encoding import PositionalEncoding
 from .head import HeadModels, build_field, render_settings
 from .rays import get_rays, rays_at, sample_pixels
 from .regions import scatter_rays
-from .rendering import RadianceField, render_rays, render_rays_chunked
+from .rendering import render_rays, render_rays_chunked
 from .trainer import Trainer
 from .utils import UserError, mse_to_psnr
 
