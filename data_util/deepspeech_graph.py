@@ -20,12 +20,12 @@ import importlib.util
 import os
 import sys
 import tempfile
-import urllib.request
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from adnerf.download import DownloadError, fetch
 from data_util.common import StepError
 
 DEEPSPEECH_URL = ("https://github.com/osmr/deepspeech_features/releases/download/v0.0.1/"
@@ -75,12 +75,12 @@ def fetch_deepspeech_graph(model_dir: str | os.PathLike | None = None, *, url: s
     os.close(fd)
     tmp_zip, tmp_pb = Path(tmp), Path(tmp + ".pb")
     try:
-        try:
-            _download(url, tmp_zip, progress)
-        except Exception as exc:  # network, HTTP, file:// errors alike
-            raise StepError(f"could not download the DeepSpeech graph from {url} ({exc}); download it elsewhere "
-                            f"and unzip it to {target}, pass a graph with --deepspeech_graph PATH, "
-                            f"{OFFLINE_HINT}") from exc
+        try:  # the shared helper: timeouts, bounded retries, one-line error (the SHA-1 is the .pb's, below)
+            fetch(url, tmp_zip, what="the DeepSpeech graph", progress=progress,
+                  put_hint=f"unzip it to {target}, or pass a graph with --deepspeech_graph PATH",
+                  offline_hint="--audio_backend mfcc (or --offline)")
+        except DownloadError as exc:
+            raise StepError(str(exc)) from exc
         _unzip_member(tmp_zip, DEEPSPEECH_FILE, tmp_pb, url)
         found = file_sha1(tmp_pb)
         if found != sha1:
@@ -92,22 +92,6 @@ def fetch_deepspeech_graph(model_dir: str | os.PathLike | None = None, *, url: s
         tmp_zip.unlink(missing_ok=True)
         tmp_pb.unlink(missing_ok=True)
     return target
-
-
-def _download(url: str, dest: Path, progress: bool) -> None:
-    """url (https:// or file://) -> dest, in 1 MiB blocks, with a tqdm bar when the size is known."""
-    with urllib.request.urlopen(url, timeout=60) as response, open(dest, "wb") as f:
-        total = int(response.headers.get("Content-Length") or 0) or None
-        bar = None
-        if progress:
-            from tqdm import tqdm
-            bar = tqdm(total=total, desc="DeepSpeech graph", unit="B", unit_scale=True, leave=False)
-        for block in iter(lambda: response.read(1 << 20), b""):
-            f.write(block)
-            if bar is not None:
-                bar.update(len(block))
-        if bar is not None:
-            bar.close()
 
 
 def _unzip_member(archive: Path, name: str, dest: Path, url: str) -> None:

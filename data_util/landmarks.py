@@ -112,13 +112,25 @@ def _fan_detector(device: str) -> Detector:
     except ImportError as e:
         raise LandmarkBackendUnavailable(f"face-alignment is not installed ({e}): pip install face-alignment, "
                                          "or use the offline backend dlib") from e
+    import torch
+    from adnerf.download import DownloadError, fetch_cached
+    cache = Path(torch.hub.get_dir()) / "checkpoints"
+    urls = (models_urls["2DFAN-4"], detector_urls["s3fd"])
+    names = [url.rsplit("/", 1)[-1] for url in urls]
+    for url, name in zip(urls, names):
+        # fetched here with the shared helper (timeouts, retries): face-alignment's own download can hang
+        # forever on a server that accepts and never answers; it then finds the files in the same cache
+        try:
+            fetch_cached(url, cache / name, what=f"the FAN landmark weights {name}",
+                         put_hint=f"FAN needs both {' and '.join(names)} there",
+                         offline_hint="--landmark_backend dlib (or --offline)")
+        except DownloadError as e:
+            raise LandmarkBackendUnavailable(str(e)) from e
     try:
         # compile=False: torch.compile costs minutes up front and gains little for a few hundred frames
         fa = face_alignment.FaceAlignment(face_alignment.LandmarksType.TWO_D, device=device, flip_input=False,
                                           compile=False)
     except Exception as e:  # noqa: BLE001 - any failure to fetch or load the weights makes FAN unavailable
-        import torch
-        cache = Path(torch.hub.get_dir()) / "checkpoints"
         urls = [models_urls["2DFAN-4"], detector_urls["s3fd"]]
         expected = " and ".join(str(cache / url.rsplit("/", 1)[-1]) for url in urls)
         raise LandmarkBackendUnavailable(

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from adnerf.download import DownloadError, fetch
+
 
 class MetricUnavailable(RuntimeError):
     """A metric cannot be computed here; str() is the reason written into the report."""
@@ -42,14 +44,12 @@ def fetch_weights(what: str, url: str, filename: str, local_path: str | Path | N
     target = weights_cache_dir() / filename
     if target.is_file():
         return target
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(url, str(target), hash_prefix=hash_prefix, progress=True)
-    except Exception as e:  # noqa: BLE001 - network, disk or hash failure: all mean "not available here"
-        hint = f" or pass {option} PATH" if option else ""
-        raise WeightsUnavailable(f"{what} weights could not be downloaded from {url} ({type(e).__name__}: {e}); "
-                                 f"offline, copy {filename} to {target}{hint}") from e
-    return target
+    try:  # the shared helper: timeouts, bounded retries, SHA-256 prefix checked, atomic
+        return fetch(url, target, what=f"the {what} weights", sha256=hash_prefix,
+                     put_hint=f"or pass {option} PATH" if option else "",
+                     offline_hint="the report marks this metric unavailable")
+    except DownloadError as e:
+        raise WeightsUnavailable(str(e)) from e
 
 
 def load_state_dict(path: Path, device: torch.device | str = "cpu") -> dict:

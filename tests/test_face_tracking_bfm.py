@@ -82,9 +82,7 @@ def test_convert_bfm_errors(tmp_path, bfm):
 
 
 def test_failed_download_names_the_url(tmp_path, monkeypatch):
-    def offline(url, timeout=None):
-        raise OSError("network unreachable")
-    monkeypatch.setattr(convert_BFM.urllib.request, "urlopen", offline)
+    monkeypatch.setenv("ADNERF_OFFLINE", "1")
     with pytest.raises(StepError) as err:
         convert_BFM.fetch_aux_files(tmp_path / "3DMM")
     assert "https://github.com/YudongGuo/AD-NeRF/raw/master/data_util/face_tracking/3DMM/exp_info.npy" in str(err.value)

@@ -101,6 +101,8 @@ def test_fan_without_weights_names_url_path_and_offline_options(tmp_path, monkey
     def offline(*args, **kwargs):
         raise OSError("<urlopen error [Errno -2] Name or service not known>")
     monkeypatch.setattr(face_alignment, "FaceAlignment", offline)
+    monkeypatch.setenv("ADNERF_OFFLINE", "1")               # no network in tests, whatever the cache holds
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     landmarks.load_detector.cache_clear()
     root = make_frames(tmp_path, [100])
     try:

@@ -132,7 +132,7 @@ def test_weights_from_a_url_are_downloaded_once_into_the_cache(tmp_path, saved_b
 
     def offline(*args, **kwargs):
         raise AssertionError("downloaded again")
-    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    monkeypatch.setattr(weights, "fetch", offline)
     assert weights.resolve_bisenet_weights(path.as_uri(), cache_dir=cache) == got
     monkeypatch.setattr(weights, "REPO_ROOT", tmp_path / "repo")           # no copy in the checkout
     monkeypatch.delenv("ADNERF_FACE_PARSING_WEIGHTS", raising=False)
@@ -140,9 +140,7 @@ def test_weights_from_a_url_are_downloaded_once_into_the_cache(tmp_path, saved_b
 
 
 def test_failed_download_names_url_path_and_offline_backend(tmp_path, monkeypatch):
-    def offline(*args, **kwargs):
-        raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
-    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    monkeypatch.setenv("ADNERF_OFFLINE", "1")      # the shared helper's offline switch: same error path
     monkeypatch.setattr(weights, "REPO_ROOT", tmp_path / "repo")
     monkeypatch.delenv("ADNERF_FACE_PARSING_WEIGHTS", raising=False)
     root = make_frames(tmp_path / "d", [np.zeros((32, 32, 3), np.uint8)])

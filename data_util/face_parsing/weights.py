@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from adnerf.download import DownloadError, fetch
 from data_util.common import StepError
 from data_util.face_parsing.bisenet import BiSeNet
 
@@ -46,7 +47,7 @@ def resolve_bisenet_weights(weights: str | os.PathLike | None = None, cache_dir:
         path = Path(weights).expanduser()
         if not path.is_file():
             raise StepError(f"BiSeNet weights not found: {path} (give the path of 79999_iter.pth, a URL, or leave "
-                            f"--parsing_weights out to download it; {OFFLINE_HINT})")
+                            f"--bisenet_weights out to download it; {OFFLINE_HINT})")
         return path
     candidates = [REPO_ROOT / "pretrained_models" / BISENET_FILE,
                   REPO_ROOT / "data_util" / "face_parsing" / BISENET_FILE, cache / BISENET_FILE]
@@ -59,14 +60,13 @@ def resolve_bisenet_weights(weights: str | os.PathLike | None = None, cache_dir:
 
 
 def download_weights(url: str, target: Path, progress: bool = True) -> Path:
-    """Download ``url`` to ``target`` (torch.hub writes a temporary file and renames it), then validate it."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """Download ``url`` to ``target`` with the shared helper (timeouts, retries, atomic), then validate it."""
     try:
-        torch.hub.download_url_to_file(url, str(target), progress=progress)
-    except Exception as e:  # noqa: BLE001 - any network or file error means the same thing to the user
-        raise StepError(f"cannot download the BiSeNet face-parsing weights from {url} ({type(e).__name__}: {e}); "
-                        f"download 79999_iter.pth by hand to {target} (or pass --parsing_weights FILE), "
-                        f"{OFFLINE_HINT}") from e
+        fetch(url, target, what="the BiSeNet face-parsing weights (79999_iter.pth)", progress=progress,
+              put_hint="or pass --bisenet_weights FILE",
+              offline_hint="--parsing_backend mediapipe (or --offline)")
+    except DownloadError as e:
+        raise StepError(str(e)) from e
     try:
         read_state_dict(target)
     except StepError:

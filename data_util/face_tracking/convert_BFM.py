@@ -22,15 +22,12 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
-if __package__ in (None, ""):                       # run as a script
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from data_util.common import StepError, atomic_path  # noqa: E402
+from adnerf.download import DownloadError, fetch
+from data_util.common import StepError, atomic_path
 
 BFM_URL = "https://faces.dmi.unibas.ch/bfm/"
 AUX_URL = "https://github.com/YudongGuo/AD-NeRF/raw/master/data_util/face_tracking/3DMM/{}"
@@ -62,14 +59,12 @@ def fetch_aux_files(model_dir: Path, aux_dir: Path | None = None, timeout: float
                 shutil.copyfile(source, tmp)
             continue
         url = AUX_URL.format(name)
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response, atomic_path(target) as tmp:
-                with open(tmp, "wb") as f:
-                    shutil.copyfileobj(response, f)
-        except Exception as exc:
-            raise StepError(f"downloading {url} failed ({exc}): download it by hand into {target}, or pass "
-                            f"--aux_dir with the original's 3DMM files; or track without BFM (--tracker rigid)"
-                            ) from exc
+        try:  # the shared helper: connect / read timeouts, bounded retries, atomic
+            fetch(url, target, what=f"the BFM auxiliary file {name}", read_timeout=timeout,
+                  put_hint="or pass --aux_dir with the original's 3DMM files",
+                  offline_hint="track without the BFM: --tracker rigid")
+        except DownloadError as exc:
+            raise StepError(str(exc)) from exc
 
 
 def load_bfm_mat(mat_path: Path) -> dict:
