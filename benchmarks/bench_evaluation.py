@@ -13,18 +13,14 @@ samples; on CPU a band of rows, scaled), which is a lower bound of the driving r
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
-
-from data_util.nerf_configs import write_transforms  # noqa: E402
-from evaluation import evaluate  # noqa: E402
+from data_util.nerf_configs import write_transforms
+from evaluation import evaluate
 
 
 def face_frames(n: int, size: int, seed: int = 0):

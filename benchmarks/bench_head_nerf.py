@@ -20,12 +20,16 @@ from pathlib import Path
 
 import torch
 
-from common import add_allocator_option, apply_allocator, bench_args, peak_memory, seconds_per_step, sync, timed
+from common import (add_allocator_option, apply_allocator, bench_args, peak_memory, seconds_per_step, sync, tests_module,
+                    timed)
 from data_util.synthetic_head import make_synthetic_dataset
 from NeRFs.core.head import HeadTrainer
 from NeRFs.core.rays import get_rays
 from NeRFs.core.rendering import render_rays_chunked
-from original_algorithm import OriginalFaceNeRF, render_rays as original_render_rays, render_rays_with_grad
+
+_original = tests_module("original_algorithm")
+OriginalFaceNeRF, original_render_rays = _original.OriginalFaceNeRF, _original.render_rays
+render_rays_with_grad = _original.render_rays_with_grad
 
 
 def time_training(root: Path, tmp: Path, device: str, n_rand: int, n_s: int, n_i: int, steps: int, amp: bool):

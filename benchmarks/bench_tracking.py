@@ -15,7 +15,6 @@ Targets (2-core CPU): rigid < 0.05 s/frame, BFM landmark stages < 0.2 s/frame.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,18 +22,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from data_util.face_tracking import face_tracker  # noqa: E402
-from data_util.face_tracking.convert_BFM import convert_bfm  # noqa: E402
-from data_util.face_tracking.face_model import Face3DMM  # noqa: E402
-from data_util.face_tracking.geometry import torch_threads  # noqa: E402
-from data_util.face_tracking.pipeline import resolve_device  # noqa: E402
-from data_util.face_tracking.rigid_tracker import track_rigid  # noqa: E402
-from data_util.face_tracking.synthetic import jitter, pose_sequence, project_points, rotation_errors_deg  # noqa: E402
-from data_util.face_tracking.synthetic_bfm import write_synthetic_bfm  # noqa: E402
-from data_util.face_tracking.template import generic_face_68  # noqa: E402
+from data_util.face_tracking import face_tracker
+from data_util.face_tracking.convert_BFM import convert_bfm
+from data_util.face_tracking.face_model import Face3DMM
+from data_util.face_tracking.geometry import torch_threads
+from data_util.face_tracking.pipeline import resolve_device
+from data_util.face_tracking.rigid_tracker import track_rigid
+from data_util.face_tracking.synthetic import jitter, pose_sequence, project_points, rotation_errors_deg
+from data_util.face_tracking.synthetic_bfm import write_synthetic_bfm
+from data_util.face_tracking.template import generic_face_68
 
 SIZE, FOCAL, NOISE = (450, 450), 1000.0, 1.0
 

@@ -1,19 +1,32 @@
 """Helpers shared by the benchmark scripts: timing with device sync, peak memory, trainer set-up."""
 from __future__ import annotations
 
+import importlib.util
 import resource
 import statistics
-import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+from NeRFs.core.allocator import keep_freed_memory
+from NeRFs.core.config import parse_args
 
-from NeRFs.core.allocator import keep_freed_memory  # noqa: E402
-from NeRFs.core.config import parse_args  # noqa: E402
+TESTS_DIR = Path(__file__).resolve().parents[1] / "tests"
+
+
+def tests_module(name: str) -> ModuleType:
+    """A helper module of tests/ (``original_algorithm``: the suite's literal restatement of the original),
+    loaded from its file. tests/ is not an installed package, and a benchmark that times the original must
+    time the very code the tests compare against, not a copy."""
+    path = TESTS_DIR / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"adnerf_tests_{name}", path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: the benchmarks need the tests/ folder of a checkout")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def sync(device: torch.device) -> None:

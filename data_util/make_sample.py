@@ -25,10 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: python data_util/make_sample.py
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from data_util.common import AUDIO_RATE, FPS, StepError, atomic_path  # noqa: E402
-from data_util.sample_speech import speech_track  # noqa: E402
+from data_util.common import AUDIO_RATE, FPS, StepError, atomic_path
+from data_util.sample_speech import speech_track
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT_DIR = REPO / "dataset" / "vids"

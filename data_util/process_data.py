@@ -38,12 +38,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # run as a script: make ``data_util`` importable
-    sys.path.insert(0, str(REPO_ROOT))
+from data_util.common import StepError, frame_ids
+from data_util.preprocess_log import now, read_log, record_step
 
-from data_util.common import StepError, frame_ids  # noqa: E402
-from data_util.preprocess_log import now, read_log, record_step  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)

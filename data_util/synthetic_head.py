@@ -10,16 +10,11 @@ NeRF has to read the audio to get the mouth right. Everything is deterministic g
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: python data_util/synthetic_head.py
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from data_util.nerf_configs import head_pose_to_c2w, nerf_configs, write_config, write_transforms
-else:
-    from .nerf_configs import head_pose_to_c2w, nerf_configs, write_config, write_transforms
+from data_util.nerf_configs import head_pose_to_c2w, nerf_configs, write_config, write_transforms
 
 HEAD_RADIUS = 0.1
 CAMERA_DISTANCE = 0.8  # head at z = -8 before the original's /10 scaling
@@ -163,7 +158,7 @@ def make_synthetic_dataset(root: str | Path, n_frames: int = 110, size: int = 32
     return root
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("root", help="output folder, e.g. dataset/synthetic")
     p.add_argument("--frames", type=int, default=110)
@@ -171,7 +166,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="an option written into the NeRF config files (repeatable)")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     extra = dict(kv.split("=", 1) for kv in a.set)
     print(make_synthetic_dataset(a.root, a.frames, a.size, a.seed, config_extra=extra))
 

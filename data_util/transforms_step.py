@@ -22,12 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-try:
-    from data_util.common import StepError, atomic_path, face_frames, frame_ids, load_lms
-    from data_util.nerf_configs import head_pose_to_c2w, nerf_configs, write_config, write_transforms
-except ImportError:  # run from inside data_util/
-    from common import StepError, atomic_path, face_frames, frame_ids, load_lms  # type: ignore
-    from nerf_configs import head_pose_to_c2w, nerf_configs, write_config, write_transforms  # type: ignore
+from data_util.common import StepError, atomic_path, face_frames, frame_ids, load_lms
+from data_util.nerf_configs import head_pose_to_c2w, nerf_configs, write_config, write_transforms
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRAIN_FRACTION = 10 / 11

@@ -15,12 +15,11 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from evaluation import plots, report
+from evaluation.inputs import InputError, gather_inputs
+from evaluation.runner import METRICS, Options, parse_metrics, resolve_device, run_metrics
 
-from evaluation import plots, report  # noqa: E402
-from evaluation.inputs import InputError, gather_inputs  # noqa: E402
-from evaluation.runner import METRICS, Options, parse_metrics, resolve_device, run_metrics  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]   # dataset/ and evaluation/results/ of the checkout
 
 
 def build_parser() -> argparse.ArgumentParser:

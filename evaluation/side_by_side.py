@@ -16,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from NeRFs.core.utils import UserError, write_video
+from data_util.common import load_image
 
-from NeRFs.core.utils import UserError, write_video  # noqa: E402
-from data_util.common import load_image  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 FPS = 25
 

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Create (or update) the project's one Python environment in .venv with pip.
-# Re-running is cheap: pip runs only when requirements.txt changed since the last successful install.
+# Re-running is cheap: each pip step runs only when its inputs changed since its last successful run:
+#   requirements.txt                            -> pip install -r requirements.txt
+#   requirements-nodeps.txt, pyproject.toml, here -> pip install --no-deps (those wheels, then this project,
+#                                                    editable: the packages and the adnerf-* commands)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
@@ -17,5 +20,20 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "[setup] installing requirements.txt into .venv (torch is large: a few minutes the first time)"
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -r requirements.txt
+  echo "$want" > "$stamp"
+fi
+# --no-deps: requirements.txt installed every dependency already (pip would otherwise re-resolve them all);
+# the checkout's path is part of the stamp because an editable install points at it.
+stamp=.venv/.package.sha256
+want=$(cat requirements-nodeps.txt pyproject.toml | sha256sum | cut -d' ' -f1)-$(pwd | sha256sum | cut -c1-16)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "[setup] installing requirements-nodeps.txt and this project (pip install -e .) into .venv"
+  .venv/bin/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
+  # the venv's own setuptools builds the editable install when it can (no download of a build environment)
+  if .venv/bin/python -c 'import sys, setuptools; sys.exit(int(setuptools.__version__.split(".")[0]) < 64)' 2>/dev/null; then
+    .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+  else
+    .venv/bin/python -m pip install --quiet --no-deps -e .
+  fi
   echo "$want" > "$stamp"
 fi

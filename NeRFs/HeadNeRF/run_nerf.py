@@ -1,14 +1,12 @@
 """Head-NeRF command line: train (resuming from the latest checkpoint) or --render_only.
 
     python NeRFs/HeadNeRF/run_nerf.py --config dataset/<id>/HeadNeRF_config.txt [--render_only]
+    adnerf-train-head --config dataset/<id>/HeadNeRF_config.txt [--render_only]     (after pip install -e .)
 """
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from NeRFs.core.cli import run_main, train_or_render  # noqa: E402
-from NeRFs.core.head import HeadTrainer  # noqa: E402
+from NeRFs.core.cli import run_main, train_or_render
+from NeRFs.core.head import HeadTrainer
 
 
 def main(argv=None) -> int:
