@@ -41,7 +41,8 @@ class OriginalFaceNeRF(nn.Module):
             if i in self.skips:
                 h = torch.cat([input_pts, h], -1)
         alpha = self.alpha_linear(h)
-        h = torch.cat([self.feature_linear(h), input_views], -1)
+        feature = h  # the original's forward: feature_linear is created but never applied
+        h = torch.cat([feature, input_views], -1)
         for layer in self.views_linears:
             h = F.relu(layer(h))
         return torch.cat([self.rgb_linear(h), alpha], -1)

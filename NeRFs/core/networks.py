@@ -76,7 +76,8 @@ class FaceNeRF(nn.Module):
     is shared by all points of a frame, ``forward`` accepts it as one vector and folds its contribution
     into the biases of the two layers that read it, instead of concatenating it to every point.
     ``trunk`` / ``density`` / ``colour`` expose the parts so that a renderer can skip the colour where it
-    is never seen; ``view_code`` is the per-ray part of the first colour layer.
+    is never seen; ``view_code`` is the per-ray part of the first colour layer. ``feature_linear`` exists
+    (as in the original, so state dicts match key for key) but, as in the original, is never applied.
     """
 
     def __init__(self, D: int = 8, W: int = 256, input_ch: int = 63, dim_aud: int = 64, input_ch_views: int = 27,
@@ -138,7 +139,9 @@ class FaceNeRF(nn.Module):
         if not self.use_viewdirs:
             return self.output_linear(h)[..., :3]
         first = self.views_linears[0]
-        h = F.linear(self.feature_linear(h), first.weight[:, :self.W]) + view_code
+        # The original's forward reads the trunk output itself (``feature = h``): ``feature_linear`` is
+        # created, so it is in every state dict, but never applied. Applying it renders its checkpoints wrong.
+        h = F.linear(h, first.weight[:, :self.W]) + view_code
         h = F.relu(h, inplace=True)
         for layer in self.views_linears[1:]:
             h = F.relu(layer(h), inplace=True)

@@ -48,9 +48,16 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 
 def to_uint8(img: torch.Tensor | np.ndarray) -> np.ndarray:
-    """[H, W, 3] float in [0, 1] -> uint8."""
+    """[H, W, 3] float in [0, 1] -> uint8 (round(255 x)); uint8 input is returned unchanged.
+
+    Idempotent on purpose: converting an already converted frame again used to scale it by 255 a second
+    time, which made every written PNG white.
+    """
     if isinstance(img, torch.Tensor):
-        img = img.detach().float().cpu().numpy()
+        img = img.detach().cpu()
+        img = img.numpy() if img.dtype == torch.uint8 else img.float().numpy()
+    if isinstance(img, np.ndarray) and img.dtype == np.uint8:
+        return img
     return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
