@@ -8,12 +8,11 @@ import numpy as np
 
 
 def euler_to_rotation(euler) -> np.ndarray:
-    """R = Rx(e0) @ Ry(e1) @ Rz(e2) (radians), the tracker's convention."""
-    x, y, z = (float(v) for v in euler)
-    rx = np.array([[1, 0, 0], [0, np.cos(x), -np.sin(x)], [0, np.sin(x), np.cos(x)]])
-    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
-    rz = np.array([[np.cos(z), -np.sin(z), 0], [np.sin(z), np.cos(z), 0], [0, 0, 1]])
-    return rx @ ry @ rz
+    """euler [3] (radians) -> R [3, 3] in the original's convention (R = Rx Ry Rz', Rz' = Rz(-e2)); the
+    face tracker's implementation, so that track_params.pt means the same pose in tracking and step 7."""
+    import torch
+    from data_util.face_tracking.geometry import euler_to_rotation as rotation
+    return rotation(torch.as_tensor(np.asarray(euler, dtype=np.float64).reshape(3))).numpy()
 
 
 def head_pose_to_c2w(euler, trans_scaled) -> np.ndarray:

@@ -6,9 +6,12 @@ Reads track_params.pt (step 6), ori_imgs/<n>.lms (step 2) and the size of ori_im
 transforms_train.json, transforms_val.json, HeadNeRF_config.txt, TorsoNeRF_config.txt and
 TorsoNeRFTest_config.txt, as the original AD-NeRF did:
 
-- pose of frame n: trans /= 10, c2w = [R^T | -R^T t] with R = Rx(e0) Ry(e1) Rz(e2) (nerf_configs.head_pose_to_c2w);
+- pose of frame n: trans /= 10, c2w = [R^T | -R^T t] with R = Rx(e0) Ry(e1) Rz'(e2), Rz' = Rz(-e2), the
+  original's convention (nerf_configs.head_pose_to_c2w, face_tracking/geometry.py);
 - face_rect from the 68 landmarks (``face_rect``), clamped to the image;
 - only frames with landmarks are used; train = the first int(N * 10 / 11) of them, val = the rest;
+- track_params.pt rows: the original's layout (one row per frame with a .lms, in frame order) or this
+  project's older one (a row for every frame plus a bool ``valid`` [N]); both are read (``pose_rows``);
 - near / far = mean depth - 0.2 / + 0.4, mean depth = -mean(trans_z / 10) over the frames used;
 - testskip = int(n_val / 7), at least 1.
 
@@ -80,7 +83,8 @@ def portable_path(path: Path) -> str:
 
 
 def load_track_params(path: Path) -> dict[str, np.ndarray]:
-    """track_params.pt -> numpy arrays euler [N, 3], trans [N, 3], focal (float), valid [N] bool (all True if absent)."""
+    """track_params.pt -> numpy arrays euler [N, 3], trans [N, 3], focal (float), valid [N] bool or None
+    (present only in this project's older per-frame layout)."""
     if not path.is_file():
         raise StepError(f"missing {path} (written by step 6, tracking): run process_data.py --step 6 first")
     import torch
@@ -95,8 +99,29 @@ def load_track_params(path: Path) -> dict[str, np.ndarray]:
         raise StepError(f"{path}: euler {tuple(euler.shape)} and trans {tuple(trans.shape)} must both be [N, 3]; "
                         "re-run step 6 with --force")
     valid = params.get("valid")
-    valid = np.ones(len(euler), bool) if valid is None else valid.detach().cpu().numpy().astype(bool).reshape(-1)
+    valid = None if valid is None else valid.detach().cpu().numpy().astype(bool).reshape(-1)
     return {"euler": euler, "trans": trans, "focal": focal, "valid": valid}
+
+
+def pose_rows(track: dict, all_ids: list[int], lms_ids: list[int], path: Path) -> dict[int, int]:
+    """{frame id: row of track_params.pt} for the frames step 7 uses (they have a .lms and a pose).
+
+    The original's file has one row per frame with a .lms, in frame order (no ``valid``); this project's
+    older files have one row per frame and ``valid``. A file without ``valid`` whose rows match neither
+    the frames with landmarks nor all frames is an error: its rows cannot be assigned.
+    """
+    n_rows = len(track["euler"])
+    if track["valid"] is not None:
+        if n_rows != len(all_ids) or len(track["valid"]) != n_rows:
+            raise StepError(f"{path} has {n_rows} poses and {len(track['valid'])} 'valid' flags but ori_imgs has "
+                            f"{len(all_ids)} frames: re-run step 6 (tracking) with --force")
+        return {n: n for n in lms_ids if track["valid"][n]}
+    if n_rows == len(lms_ids):  # the original's layout
+        return {n: j for j, n in enumerate(lms_ids)}
+    if n_rows == len(all_ids):  # a row for every frame
+        return {n: n for n in lms_ids}
+    raise StepError(f"{path} has {n_rows} poses but ori_imgs has {len(lms_ids)} frames with landmarks (.lms) "
+                    f"of {len(all_ids)}: re-run step 6 (tracking) with --force")
 
 
 def image_size(dataset_dir: Path, frame: int) -> tuple[int, int]:
@@ -159,11 +184,13 @@ def write_if_changed(path: Path, write, expected: str, force: bool = False) -> b
     return True
 
 
-def build_frames(dataset_dir: Path, ids: list[int], track: dict, width: int, height: int) -> list[dict]:
-    """One transforms entry per frame id: img_id, aud_id (= img_id), transform_matrix, face_rect."""
+def build_frames(dataset_dir: Path, ids: list[int], track: dict, rows: dict[int, int], width: int,
+                 height: int) -> list[dict]:
+    """One transforms entry per frame id: img_id, aud_id (= img_id), transform_matrix, face_rect.
+    rows: {frame id: row of track_params.pt} (``pose_rows``)."""
     frames = []
     for n in ids:
-        c2w = head_pose_to_c2w(track["euler"][n], track["trans"][n] / TRANS_SCALE)
+        c2w = head_pose_to_c2w(track["euler"][rows[n]], track["trans"][rows[n]] / TRANS_SCALE)
         rect = face_rect(load_lms(dataset_dir / "ori_imgs" / f"{n}.lms"), width, height)
         frames.append({"img_id": n, "aud_id": n, "transform_matrix": c2w, "face_rect": rect})
     return frames
@@ -186,20 +213,18 @@ def run_transforms(dataset_dir: str | Path, *, force: bool = False, progress: bo
     all_ids = frame_ids(dataset_dir)
     if not all_ids:
         raise StepError(f"no frames in {dataset_dir / 'ori_imgs'} (written by step 1): run step 1 first")
-    if len(track["euler"]) != len(all_ids) or max(all_ids) >= len(track["euler"]):
-        raise StepError(f"{dataset_dir / 'track_params.pt'} has {len(track['euler'])} poses but ori_imgs has "
-                        f"{len(all_ids)} frames: re-run step 6 (tracking) with --force")
-    ids = [n for n in face_frames(dataset_dir) if track["valid"][n]]
+    rows = pose_rows(track, all_ids, face_frames(dataset_dir), dataset_dir / "track_params.pt")
+    ids = sorted(rows)
     if len(ids) < 2:
         raise StepError(f"only {len(ids)} frame(s) of {len(all_ids)} have landmarks and a tracked pose in "
                         f"{dataset_dir}: need at least 2 (see step 2's 'no_face' list in preprocess.json)")
     width, height = image_size(dataset_dir, ids[0])
     train_ids, val_ids = split_frames(ids)
-    near, far = near_far(track["trans"][ids])
+    near, far = near_far(track["trans"][[rows[n] for n in ids]])
     testskip = val_testskip(len(val_ids))
     written = []
     for name, split_ids in zip(TRANSFORM_NAMES, (train_ids, val_ids)):
-        frames = build_frames(dataset_dir, split_ids, track, width, height)
+        frames = build_frames(dataset_dir, split_ids, track, rows, width, height)
         path = dataset_dir / name
         scratch = dataset_dir / f".{name}.expected"
         try:  # render to text once, to compare with what is there

@@ -187,8 +187,10 @@ def test_run_tracking_bfm_writes_identity_and_expressions(tmp_path, bfm, truth):
                           iterations={"pose": 50, "all": 100}, photometric=False)
     params = torch.load(tmp_path / "track_params.pt", weights_only=True)
     assert params["id"].shape == (1, 100) and params["id"].abs().sum() > 0
-    assert params["exp"].shape == (12, 79) and params["exp"][0].abs().sum() > 0
-    assert params["valid"].tolist() == [i != 4 for i in range(12)]
+    # the original's layout: one row per frame with a .lms (11 of 12: frame 4 has none), no 'valid'
+    assert params["exp"].shape == (11, 79) and params["exp"][0].abs().sum() > 0
+    assert params["euler"].shape == (11, 3) and "valid" not in params
+    assert record["no_landmarks"] == [4]
     assert record["tracker"] == "bfm" and record["focal"] == 1000.0 and record["mean_landmark_error_px"] < 2.0
 
 

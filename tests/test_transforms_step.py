@@ -51,7 +51,7 @@ def read(path: Path) -> dict:
 
 
 def test_pose_to_c2w_by_hand(tmp_path):
-    """R = Rx Ry Rz; Rx(90) Ry(90) = [[0,0,1],[1,0,0],[0,1,0]] (Ry Rx would differ); c2w = [R^T | -R^T t/10]."""
+    """R = Rx Ry Rz' (Rz' = Rz(-e2)); Rx(90) Ry(90) = [[0,0,1],[1,0,0],[0,1,0]] (Ry Rx would differ); c2w = [R^T | -R^T t/10]."""
     euler = np.array([[np.pi / 2, np.pi / 2, 0.0], [0.0, 0.0, np.pi / 2]])
     trans = np.array([[1.0, 2.0, -7.0], [0.0, 0.0, -5.0]])
     root = make_dataset(tmp_path / "subj", 2, euler=euler, trans=trans)
@@ -63,8 +63,10 @@ def test_pose_to_c2w_by_hand(tmp_path):
     np.testing.assert_allclose(c2w0[:3, 3], [-0.2, 0.7, -0.1], atol=1e-6)   # -R^T t worked out by hand
     np.testing.assert_allclose(c2w0[:3, 3], -R.T @ t, atol=1e-6)
     np.testing.assert_allclose(c2w0[3], [0, 0, 0, 1])
-    c2w1 = np.array(read(root / "transforms_val.json")["frames"][0]["transform_matrix"])  # Rz(90)
-    np.testing.assert_allclose(c2w1[:3, :3], [[0, 1, 0], [-1, 0, 0], [0, 0, 1]], atol=1e-6)
+    # e2 = 90 deg: the original's Rz'(e2) = [[c, s, 0], [-s, c, 0], [0, 0, 1]] = [[0, 1, 0], [-1, 0, 0], [0, 0, 1]]
+    # (ADNERF_BEHAVIOUR.md, 'Euler angles'), so c2w's rotation is its transpose
+    c2w1 = np.array(read(root / "transforms_val.json")["frames"][0]["transform_matrix"])
+    np.testing.assert_allclose(c2w1[:3, :3], [[0, -1, 0], [1, 0, 0], [0, 0, 1]], atol=1e-6)
     np.testing.assert_allclose(c2w1[:3, 3], [0, 0, 0.5], atol=1e-6)
 
 
@@ -146,6 +148,25 @@ def test_rerun_keeps_files_user_lines_and_force_rewrites(tmp_path):
     assert not [p for p in root.iterdir() if ".part" in p.name or p.name.startswith(".")]
 
 
+def test_reads_the_originals_row_layout_and_the_older_valid_layout(tmp_path):
+    """Original: one row per frame with a .lms (frame 2 has none, so row 2 is frame 3's pose); older project
+    files: a row per frame and 'valid'. Both give frame n the pose tracked for frame n."""
+    n, yaw = 12, np.linspace(-0.3, 0.3, 12)
+    euler = np.stack([np.zeros(n), yaw, np.zeros(n)], 1)
+    per_frame = make_dataset(tmp_path / "old", n, no_face=(2,), invalid=(2,), euler=euler)
+    original = make_dataset(tmp_path / "orig", n, no_face=(2,), euler=euler)
+    params = torch.load(original / "track_params.pt", weights_only=True)
+    keep = [i for i in range(n) if i != 2]
+    torch.save({"id": params["id"], "exp": params["exp"][keep], "euler": params["euler"][keep],
+                "trans": params["trans"][keep], "focal": params["focal"]}, original / "track_params.pt")
+    for root in (per_frame, original):
+        assert run_transforms(root, progress=False)["left_out"] == [2]
+        frames = read(root / "transforms_train.json")["frames"] + read(root / "transforms_val.json")["frames"]
+        assert [f["img_id"] for f in frames] == keep
+        for f in frames:  # c2w = [R^T | ...] with R = Ry(yaw): c2w[0][2] = -sin(yaw)
+            assert f["transform_matrix"][0][2] == pytest.approx(-np.sin(yaw[f["img_id"]]), abs=1e-6)
+
+
 def test_clear_errors(tmp_path):
     root = make_dataset(tmp_path / "subj", 6)
     (root / "track_params.pt").rename(root / "moved.pt")
@@ -153,7 +174,11 @@ def test_clear_errors(tmp_path):
         run_transforms(root, progress=False)
     params = torch.load(root / "moved.pt", weights_only=True)
     torch.save({**params, "euler": params["euler"][:4], "trans": params["trans"][:4]}, root / "track_params.pt")
-    with pytest.raises(StepError, match="4 poses but ori_imgs has 6 frames"):
+    with pytest.raises(StepError, match="4 poses and 6 'valid' flags but ori_imgs has 6 frames"):
+        run_transforms(root, progress=False)
+    del params["valid"]  # the original's layout: rows must match the frames with landmarks
+    torch.save({**params, "euler": params["euler"][:4], "trans": params["trans"][:4]}, root / "track_params.pt")
+    with pytest.raises(StepError, match="4 poses but ori_imgs has 6 frames with landmarks"):
         run_transforms(root, progress=False)
     root2 = make_dataset(tmp_path / "few", 5, no_face=(0, 1, 2, 3))
     with pytest.raises(StepError, match="only 1 frame"):
@@ -174,8 +199,9 @@ def test_obama_poses_rects_and_near_far_fit_the_formulas():
     M = np.array([f["transform_matrix"] for f in meta["frames"]])            # [728, 4, 4]
     R = M[:, :3, :3].transpose(0, 2, 1)                                      # c2w rotation is R^T
     t = -np.einsum("nij,nj->ni", R, M[:, :3, 3])                             # c2w translation is -R^T t
-    # R = Rx(a) Ry(b) Rz(c): R02 = sin b, R12 = -sin a cos b, R22 = cos a cos b, R01 = -cos b sin c, R00 = cos b cos c
-    euler = np.stack([np.arctan2(-R[:, 1, 2], R[:, 2, 2]), np.arcsin(R[:, 0, 2]), np.arctan2(-R[:, 0, 1], R[:, 0, 0])], 1)
+    # R = Rx(a) Ry(b) Rz'(c), Rz' = Rz(-c): R02 = sin b, R12 = -sin a cos b, R22 = cos a cos b,
+    # R01 = +cos b sin c, R00 = cos b cos c
+    euler = np.stack([np.arctan2(-R[:, 1, 2], R[:, 2, 2]), np.arcsin(R[:, 0, 2]), np.arctan2(R[:, 0, 1], R[:, 0, 0])], 1)
     rebuilt = np.array([head_pose_to_c2w(e, tt) for e, tt in zip(euler, t)])
     np.testing.assert_allclose(rebuilt, M, atol=2e-6)
     cfg = dict(line.split(" = ") for line in (OBAMA / "HeadNeRF_config.txt").read_text().splitlines())

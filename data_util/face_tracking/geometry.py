@@ -1,8 +1,10 @@
 """Camera geometry of the original face tracker, in PyTorch (batched, differentiable).
 
 Conventions (the original's, see docs/face_tracking.md):
-- a head pose is (euler [3] radians, trans [3]); R = Rx(e0) @ Ry(e1) @ Rz(e2) (textbook matrices, the
-  same as data_util/nerf_configs.euler_to_rotation, which step 7 uses);
+- a head pose is (euler [3] radians, trans [3]); R = Rx(e0) @ Ry(e1) @ Rz'(e2) with textbook Rx, Ry but
+  Rz'(e2) = Rz(-e2) = [[c, s, 0], [-s, c, 0], [0, 0, 1]]: the original assembles its matrices from column
+  vectors and only its z matrix comes out transposed, so a track_params.pt roll has the opposite sign of a
+  textbook roll. This is the one implementation: step 7 (data_util/nerf_configs.py) uses it too;
 - model points X (BFM metric: decimetres = BFM micrometres / 1e5; x to the subject's left = image right,
   y up, z out of the face) go to the camera by X_cam = R X + t; t_z is about -7 (the camera looks down -Z);
 - projection u = -f X/Z + cx, v = f Y/Z + cy (pixels, x right, y down), cx = w/2, cy = h/2.
@@ -13,13 +15,14 @@ import torch
 
 
 def euler_to_rotation(euler: torch.Tensor) -> torch.Tensor:
-    """euler [..., 3] (radians) -> R [..., 3, 3] = Rx(e0) @ Ry(e1) @ Rz(e2)."""
+    """euler [..., 3] (radians) -> R [..., 3, 3] = Rx(e0) @ Ry(e1) @ Rz'(e2), Rz' = textbook Rz(-e2)
+    (the original's convention, see the module docstring)."""
     cx, cy, cz = torch.cos(euler).unbind(-1)
     sx, sy, sz = torch.sin(euler).unbind(-1)
     one, zero = torch.ones_like(cx), torch.zeros_like(cx)
     rx = torch.stack((one, zero, zero, zero, cx, -sx, zero, sx, cx), -1).reshape(*euler.shape[:-1], 3, 3)
     ry = torch.stack((cy, zero, sy, zero, one, zero, -sy, zero, cy), -1).reshape(*euler.shape[:-1], 3, 3)
-    rz = torch.stack((cz, -sz, zero, sz, cz, zero, zero, zero, one), -1).reshape(*euler.shape[:-1], 3, 3)
+    rz = torch.stack((cz, sz, zero, -sz, cz, zero, zero, zero, one), -1).reshape(*euler.shape[:-1], 3, 3)
     return rx @ ry @ rz
 
 
@@ -27,7 +30,7 @@ def rotation_to_euler(R: torch.Tensor) -> torch.Tensor:
     """Inverse of euler_to_rotation for |e1| < pi/2: R [..., 3, 3] -> euler [..., 3]."""
     e1 = torch.asin(R[..., 0, 2].clamp(-1.0, 1.0))
     e0 = torch.atan2(-R[..., 1, 2], R[..., 2, 2])
-    e2 = torch.atan2(-R[..., 0, 1], R[..., 0, 0])
+    e2 = torch.atan2(R[..., 0, 1], R[..., 0, 0])  # R01 = +cos(e1) sin(e2) with the original's Rz'
     return torch.stack((e0, e1, e2), -1)
 
 

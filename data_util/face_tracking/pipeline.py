@@ -1,8 +1,9 @@
 """Preprocessing step 6: ori_imgs/<n>.lms (+ images for the BFM tracker) -> dataset/<id>/track_params.pt.
 
-track_params.pt (the original's keys, float32 torch tensors, N = number of ori_imgs frames):
-    id [1, 100], exp [N, 79], euler [N, 3] rad, trans [N, 3] (BFM decimetres, t_z ~ -7), focal [1],
-    valid [N] bool (extra: frames that had landmarks; the others' poses are interpolated from neighbours).
+track_params.pt, the original's layout (float32 torch tensors, N = number of frames that have a .lms):
+    id [1, 100], exp [N, 79], euler [N, 3] rad, trans [N, 3] (BFM decimetres, t_z ~ -7), focal [1].
+Row j belongs to the j-th frame with landmarks in frame order; frames without a .lms have no row (step 7
+leaves them out, as the original's does). Euler convention: geometry.euler_to_rotation.
 """
 from __future__ import annotations
 
@@ -38,15 +39,6 @@ def image_size(dataset_dir: Path, first_id: int) -> tuple[int, int]:
         raise StepError(f"cannot read {path}: {exc} (re-run step 1, frames)") from exc
 
 
-def interpolate_missing(values: np.ndarray, valid_ids: np.ndarray, n_frames: int) -> np.ndarray:
-    """values [V, k] at frame ids valid_ids [V] (sorted) -> [n_frames, k], linear between neighbours,
-    the nearest value beyond the ends."""
-    out = np.empty((n_frames, values.shape[1]), dtype=np.float64)
-    for j in range(values.shape[1]):
-        out[:, j] = np.interp(np.arange(n_frames), valid_ids, values[:, j])
-    return out
-
-
 def missing_3dmm_error(model_dir: Path) -> StepError:
     return StepError(
         f"the BFM tracker needs {model_dir / '3DMM_info.npy'}: register at {BFM_URL} and download the Basel Face "
@@ -55,26 +47,27 @@ def missing_3dmm_error(model_dir: Path) -> StepError:
         f"`--tracker rigid` (or `--offline`)")
 
 
-def existing_record(path: Path, n_frames: int) -> dict | None:
-    """The record of a complete track_params.pt for n_frames frames, or None (missing, stale or unreadable)."""
+def existing_record(path: Path, n_rows: int) -> dict | None:
+    """The record of a complete track_params.pt in the original's layout with n_rows rows (frames with
+    landmarks), or None (missing, stale, the older layout with 'valid', or unreadable)."""
     if not path.is_file():
         return None
     try:
         params = torch.load(path, weights_only=True)
-        if params["euler"].shape[0] != n_frames or params["exp"].shape[0] != n_frames:
+        if params["euler"].shape[0] != n_rows or params["exp"].shape[0] != n_rows or "valid" in params:
             return None
     except Exception:
         return None
-    return {"skipped": True, "frames": n_frames, "focal": float(params["focal"].reshape(-1)[0]),
+    return {"skipped": True, "tracked": n_rows, "focal": float(params["focal"].reshape(-1)[0]),
             "params": str(path)}
 
 
-def save_track_params(path: Path, *, id_coeffs, exp, euler, trans, focal: float, valid: np.ndarray) -> None:
-    """Write track_params.pt atomically (float32 tensors, the original's keys + 'valid')."""
+def save_track_params(path: Path, *, id_coeffs, exp, euler, trans, focal: float) -> None:
+    """Write track_params.pt atomically: float32 tensors, the original's keys and layout (exp, euler, trans
+    [N, k]: one row per frame with landmarks, in frame order)."""
     as_tensor = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32).contiguous()  # noqa: E731
     params = {"id": as_tensor(id_coeffs).reshape(1, ID_DIM), "exp": as_tensor(exp), "euler": as_tensor(euler),
-              "trans": as_tensor(trans), "focal": torch.tensor([float(focal)], dtype=torch.float32),
-              "valid": torch.as_tensor(valid, dtype=torch.bool)}
+              "trans": as_tensor(trans), "focal": torch.tensor([float(focal)], dtype=torch.float32)}
     with atomic_path(path) as tmp:
         torch.save(params, tmp)
 
@@ -82,7 +75,8 @@ def save_track_params(path: Path, *, id_coeffs, exp, euler, trans, focal: float,
 def run_tracking(dataset_dir, *, tracker: str = "bfm", device: str = "auto", bfm_dir=None, force: bool = False,
                  progress: bool = True, focal: float | None = None, smooth: float = 0.5, threads: int | None = 1,
                  **bfm_options) -> dict:
-    """Track the head (and, with BFM, identity / expression) of every frame; write track_params.pt.
+    """Track the head (and, with BFM, identity / expression) of every frame with landmarks; write
+    track_params.pt (one row per such frame, the original's layout).
 
     tracker: "bfm" (the original's 3DMM fitting; needs 3DMM/3DMM_info.npy, see convert_BFM.py) or "rigid"
     (generic face, no BFM). focal: skip the focal search and use this focal. smooth: temporal smoothing of
@@ -107,7 +101,7 @@ def run_tracking(dataset_dir, *, tracker: str = "bfm", device: str = "auto", bfm
     if tracker == "bfm" and not (model_dir / "3DMM_info.npy").is_file():
         raise missing_3dmm_error(model_dir)
     if not force:
-        record = existing_record(out_path, n_frames)
+        record = existing_record(out_path, len(valid_ids))
         if record is not None:
             return {"tracker": tracker, **record}
 
@@ -129,16 +123,13 @@ def run_tracking(dataset_dir, *, tracker: str = "bfm", device: str = "auto", bfm
                            focal=focal, device=run_device, progress=progress, threads=threads, **bfm_options)
         id_coeffs, exp_valid = result["id"], result["exp"]
         run_device = str(run_device)
-    euler = interpolate_missing(result["euler"], valid_ids, n_frames)
-    trans = interpolate_missing(result["trans"], valid_ids, n_frames)
-    exp = interpolate_missing(exp_valid, valid_ids, n_frames)
-    valid = np.zeros(n_frames, dtype=bool)
-    valid[valid_ids] = True
-    save_track_params(out_path, id_coeffs=id_coeffs, exp=exp, euler=euler, trans=trans, focal=result["focal"],
-                      valid=valid)
+    trans = np.asarray(result["trans"], dtype=np.float64)
+    save_track_params(out_path, id_coeffs=id_coeffs, exp=exp_valid, euler=result["euler"], trans=trans,
+                      focal=result["focal"])
     seconds = time.perf_counter() - start
     record = {"tracker": tracker, "device": run_device, "frames": n_frames, "tracked": int(len(valid_ids)),
-              "interpolated": [int(i) for i in np.flatnonzero(~valid)], "focal": float(result["focal"]),
+              "no_landmarks": sorted(set(range(n_frames)) - set(valid_ids.tolist())),
+              "focal": float(result["focal"]),
               "focal_errors": {str(int(k)): round(v, 4) for k, v in result["focal_errors"].items()},
               "mean_landmark_error_px": float(result["errors"].mean()),
               "mean_trans_z": float(trans[:, 2].mean()), "seconds": round(seconds, 3),
