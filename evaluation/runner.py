@@ -114,14 +114,14 @@ def lpips_metric(inp: EvalInputs, opts: Options) -> dict:
 
 @torch.no_grad()
 def fid_metric(inp: EvalInputs, opts: Options) -> dict:
-    model = fid.load_fid_inception(opts.device, opts.fid_weights)
+    model, weights = fid.load_fid_inception_with_source(opts.device, opts.fid_weights)
     feats = {"gen": [], "gt": []}
     for s in _batches(len(inp.keys), opts.batch_size, "FID", opts.progress):
         for side, frames in (("gen", inp.gen), ("gt", inp.gt)):
             batch = image.to_tensor(frames[s:s + opts.batch_size], opts.device)
             feats[side].append(fid.inception_features(model, batch).cpu())
     value = fid.frechet_distance(torch.cat(feats["gen"]), torch.cat(feats["gt"]))
-    return {"fid": {"value": value, "n": len(inp.keys)}}
+    return {"fid": {"value": value, "n": len(inp.keys), "weights": weights, "note": f"weights: {weights}"}}
 
 
 def landmark_metrics(inp: EvalInputs, opts: Options, want: set) -> dict:

