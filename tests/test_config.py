@@ -68,3 +68,12 @@ def test_relative_paths_resolve_against_cwd_or_repository(tmp_path, monkeypatch)
     assert a.datadir == str(REPO_ROOT / "NeRFs") and a.basedir == str(REPO_ROOT / "NeRFs" / "logs_never_created")
     with pytest.raises(UserError, match="datadir 'nowhere' not found"):
         parse_args(["--datadir", "nowhere"])
+
+
+def test_options_that_do_nothing_are_accepted_but_not_offered():
+    p = build_parser("torso")
+    text = p.format_help()
+    for name in ("render_test", "dataset_type", "test_file", "i_video", "half_res", "llffhold"):
+        assert f"--{name}" not in text, name
+    a = p.parse_args(["--dataset_type", "audface", "--test_file", "t.json", "--i_video", "5", "--render_test"])
+    assert a.i_video == 5 and a.render_test

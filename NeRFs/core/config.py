@@ -3,8 +3,8 @@
 The original's config files are accepted as they are. Three of its flags were ``store_false``, so writing
 ``--use_viewdirs`` turned view directions *off*; here ``use_viewdirs``, ``white_bkgd`` and ``no_batching``
 are honest switches (``--use_viewdirs`` / ``--no-use_viewdirs``, or ``use_viewdirs = True`` in a config)
-with the original defaults (all True). Options of the original that only concerned LLFF/Blender data are
-accepted and ignored so old configs still parse.
+with the original defaults (all True). Options of the original that only concerned LLFF/Blender data, or
+that it parsed and never read, are accepted and ignored (not shown by --help) so old configs still parse.
 """
 from __future__ import annotations
 
@@ -64,20 +64,16 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
     g.add_argument("--near", type=float, default=0.3)
     g.add_argument("--far", type=float, default=0.9)
     g.add_argument("--render_only", action=BOOL, default=False, help="render the validation frames and exit")
-    g.add_argument("--render_test", action=BOOL, default=False, help="(original) render the test set")
     g.add_argument("--early_stop_T", type=float, default=1e-4, help="inference: stop rays below this transmittance")
     g.add_argument("--skip_bg_pixels", action=BOOL, default=False,
                    help="inference: query only pixels that the training parsing marks as head / person "
                         "(dilated); the rest is bc.jpg. Same image where the model is transparent there, faster")
     g.add_argument("--video_fps", type=int, default=25)
     g = p.add_argument_group("dataset")
-    g.add_argument("--dataset_type", type=str, default="audface")
     g.add_argument("--testskip", type=int, default=8, help="use every testskip-th validation frame")
     g.add_argument("--aud_file", type=str, default="aud.npy", help="audio features, relative to datadir")
-    g.add_argument("--test_file", type=str, default="transforms_test.json")
     g = p.add_argument_group("logging")
-    for name, default in (("i_print", 100), ("i_img", 500), ("i_weights", 10000), ("i_testset", 10000),
-                          ("i_video", 50000)):
+    for name, default in (("i_print", 100), ("i_img", 500), ("i_weights", 10000), ("i_testset", 10000)):
         g.add_argument(f"--{name}", type=int, default=default)
     if kind == "torso":
         g = p.add_argument_group("torso")
@@ -92,11 +88,15 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
         g.add_argument("--with_audio", type=str, default=None, help="driving: mux this wav into the result")
         g.add_argument("--rst_dir", type=str, default="test_aud_rst",
                        help="driving: output folder, inside basedir/expname unless absolute")
-    g = p.add_argument_group("ignored (LLFF / Blender options of the original)")
+    # accepted for old configs, ignored: the original's LLFF / Blender options, and options it parsed but
+    # never read (dataset_type, test_file, i_video, render_test); hidden from --help because they do nothing
+    g = p.add_argument_group("accepted for old configs, ignored")
     for name, typ, default in (("render_factor", int, 0), ("precrop_iters", int, 0), ("precrop_frac", float, 0.5),
-                               ("shape", str, "greek"), ("factor", int, 8), ("llffhold", int, 8)):
+                               ("shape", str, "greek"), ("factor", int, 8), ("llffhold", int, 8),
+                               ("dataset_type", str, "audface"), ("test_file", str, "transforms_test.json"),
+                               ("i_video", int, 50000)):
         g.add_argument(f"--{name}", type=typ, default=default, help=argparse.SUPPRESS)
-    for name in ("half_res", "no_ndc", "spherify"):
+    for name in ("half_res", "no_ndc", "spherify", "render_test"):
         g.add_argument(f"--{name}", action=BOOL, default=False, help=argparse.SUPPRESS)
     return p
 
