@@ -6,7 +6,7 @@
 Builds a dataset in a temporary folder (a real face photo from scikit-image, moving a few pixels from frame
 to frame, as ori_imgs + transforms_val.json, and a noisy copy as the "rendered" test_aud_rst), then times
 `evaluate.py --metrics psnr ssim lmd nioe --landmark_backend dlib` end to end (reading frames included).
-The issue asks that this takes no longer than rendering the frames: the rendering time is measured on the
+Evaluating should take no longer than rendering the frames it scores: the rendering time is measured on the
 same machine and device as benchmarks/bench_head_nerf.py measures it (one 450x450 Head-NeRF frame, 64+128
 samples; on CPU a band of rows, scaled), which is a lower bound of the driving render (head + torso).
 """

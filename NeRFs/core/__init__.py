@@ -10,10 +10,16 @@ Modules, in the torch-ngp / RAD-NeRF split:
 - ``compositing`` density -> opacity -> weights, the background as the last sample
 - ``rendering``   the training renderer (coarse + fine, autograd) and the chunked entry point
 - ``inference``   the display renderer: same pixels within 1/255, much less work (docs/nerf.md)
+- ``regions``     pixels a trained NeRF can cover (from the face parsing), for ``--skip_bg_pixels``
 - ``allocator``   glibc keeps freed memory (fewer page faults on CPU)
 - ``dataset``     loading dataset/<id>/ (transforms json, images, audio features, bc.jpg)
 - ``checkpoint``  atomic checkpoint I/O in the original key layout
 - ``audio``       per-frame and smoothed (AudioAttNet) audio codes
 - ``config``      the command line / config-file options
-- ``trainer``     the training loop, validation renders and render-only
+- ``utils``       small helpers: device choice, metrics, image and video files, UserError
+- ``trainer``     the training loop, validation renders and render-only, shared by head and torso
+- ``head``        Head-NeRF: the trainer of the audio-conditioned head
+- ``torso``       Torso-NeRF: the torso network on the frozen head, composited under it
+- ``driving``     rendering a trained head + torso with new audio (TorsoNeRFTest mode)
+- ``cli``         what both run_nerf.py scripts (adnerf-train-head / -train-torso / -drive) do
 """

@@ -1,7 +1,7 @@
 """Alpha compositing of AD-NeRF: density -> opacity -> weights, with the background as the last sample.
 
 The last depth sample of every ray sits at ``far``; its colour is the bc.jpg pixel and its interval is
-1e10, so its opacity is exactly 1 in float32 and the network's output there never matters (trap 3).
+1e10, so its opacity is exactly 1 in float32 and the network's output there never matters.
 The renderers therefore never query the network at that sample: same pixels, same gradients, less work.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Positional encoding of the original NeRF / AD-NeRF: ``[x, sin(2^0 x), cos(2^0 x), ..., sin(2^(L-1) x), cos(2^(L-1) x)]``.
 
-No factor pi (AD-NeRF trap 7): frequencies are plain powers of two.
+No factor pi: frequencies are plain powers of two, as in the original, whose checkpoints were trained on them.
 """
 from __future__ import annotations
 

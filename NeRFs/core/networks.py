@@ -48,7 +48,8 @@ class AudioNet(nn.Module):
 class AudioAttNet(nn.Module):
     """Temporal smoothing of audio codes: attention weights over ``seq_len`` neighbouring frames.
 
-    Only the first ``dim_aud`` (32) channels of the codes feed the attention (AD-NeRF trap 4).
+    Only the first ``dim_aud`` (32) channels of the codes feed the attention: the original builds AudioAttNet with
+    its default width whatever the code width is, and its checkpoints (which load here) are shaped for that.
     """
 
     def __init__(self, dim_aud: int = 32, seq_len: int = 8):

@@ -1,6 +1,7 @@
 """Camera rays and the face-rect weighted pixel sampler.
 
-Camera convention of the original (trap 8): c2w maps camera to world, the camera looks down -Z with y up;
+Camera convention of the original (its transforms_*.json poses and checkpoints assume it): c2w maps camera to
+world, the camera looks down -Z with y up;
 pixel (row j, column i) has direction ((i - cx) / f, -(j - cy) / f, -1) in camera space, no half-pixel offset.
 """
 from __future__ import annotations
@@ -38,8 +39,9 @@ def get_rays(H: int, W: int, focal: float, c2w: torch.Tensor, cx: float | None =
 def face_rect_mask(rect, H: int, W: int) -> np.ndarray:
     """Boolean [H, W] mask of the face rectangle ``[x, y, w, h]`` (x = column, y = row, bounds inclusive).
 
-    The original compared rows with x and columns with y (the rect transposed, trap 2); here rows are
-    compared with y and columns with x.
+    The original compared rows with x and columns with y (the rect mirrored about the image diagonal, so rays
+    meant for the face missed part of it; docs/differences.md, row 2); here rows are compared with y and
+    columns with x.
     """
     x, y, w, h = (float(v) for v in rect)
     rows = np.arange(H)[:, None]

@@ -1,10 +1,11 @@
 """Torso-NeRF: a second FaceNeRF for the torso, seen from a fixed camera, composited under the frozen head.
 
 Per step (as the original): the frozen head renders the frame's rays with its own camera; the torso is
-rendered through the same pixels but always from the first training camera (trap 10), conditioned on the
+rendered through the same pixels but always from the first training camera, conditioned on the
 head's smoothed audio code and the positional encodings (3 frequencies) of the head pose's Euler angles
-and translation. Composite: ``C = C_head * T_torso + C_torso_fg`` (T_torso: the transmittance left behind
-the torso), trained against com_imgs.
+and translation: the torso does not move rigidly with the head, so the network learns its motion from the
+pose it is given rather than from a moving camera. Composite: ``C = C_head * T_torso + C_torso_fg``
+(T_torso: the transmittance left behind the torso), trained against com_imgs.
 """
 from __future__ import annotations
 
