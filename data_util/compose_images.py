@@ -2,9 +2,8 @@
 
 For every frame with landmarks (data_util.common.face_frames):
 - com_imgs/<n>.jpg:   the frame with its background pixels replaced by bc.jpg (the Torso-NeRF's target);
-- head_imgs/<n>.jpg:  the frame with everything except the head replaced by bc.jpg (the Head-NeRF's target);
-- torso_imgs/<n>.png: RGBA, the frame's torso and neck pixels with alpha 255, every other pixel (0, 0, 0, 0)
-  (as the original's later versions added; not read by the NeRFs here).
+- head_imgs/<n>.jpg:  the frame with everything except the head replaced by bc.jpg (the Head-NeRF's target).
+The torso-only images of the original's later versions (torso_imgs/) are not written: nothing here reads them.
 """
 from __future__ import annotations
 
@@ -16,26 +15,22 @@ import numpy as np
 
 from data_util.common import StepError, face_frames, load_image, save_image
 
-OUTPUTS = (("com_imgs", ".jpg"), ("head_imgs", ".jpg"), ("torso_imgs", ".png"))
+OUTPUTS = (("com_imgs", ".jpg"), ("head_imgs", ".jpg"))
 
 
-def compose(image: np.ndarray, parts: np.ndarray, background: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def compose(image: np.ndarray, parts: np.ndarray, background: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """image, background uint8 RGB [H, W, 3], parts uint8 [H, W] (labels.BACKGROUND/HEAD/NECK/TORSO)
-    -> (com [H, W, 3], head [H, W, 3], torso RGBA [H, W, 4])."""
-    from data_util.face_parsing.labels import BACKGROUND, HEAD, NECK, TORSO
+    -> (com [H, W, 3], head [H, W, 3])."""
+    from data_util.face_parsing.labels import BACKGROUND, HEAD
     com = np.where((parts == BACKGROUND)[..., None], background, image)
     head = np.where((parts == HEAD)[..., None], image, background)
-    body = (parts == TORSO) | (parts == NECK)
-    torso = np.zeros(image.shape[:2] + (4,), np.uint8)
-    torso[body, :3] = image[body]
-    torso[body, 3] = 255
-    return com, head, torso
+    return com, head
 
 
 def run_images(dataset_dir: str | os.PathLike, *, quality: int = 95, force: bool = False,
                progress: bool = True) -> dict:
-    """Step 5: com_imgs/, head_imgs/, torso_imgs/ for every face frame; a frame whose three files exist is
-    kept unless ``force``. Returns the record: frames, written, skipped, seconds, seconds_per_frame."""
+    """Step 5: com_imgs/ and head_imgs/ for every face frame; a frame whose two files exist is kept
+    unless ``force``. Returns the record: frames, written, skipped, seconds, seconds_per_frame."""
     from tqdm import tqdm
 
     from data_util.face_parsing.labels import read_parsing
