@@ -1,4 +1,4 @@
-"""Preprocessing step 0: the video's sound -> aud.wav (mono 16 kHz) and speech features aud.npy [N, 16, C].
+"""Preprocessing step 0: the video's sound -> aud.wav (16 kHz, channels kept) and speech features aud.npy [N, 16, C].
 
     run_audio(dataset_dir, *, video, backend="deepspeech", deepspeech_graph=None, model_dir=None,
               force=False, progress=True) -> dict record
@@ -17,16 +17,21 @@ Backends (one signature, chosen by name):
   zero mean and unit standard deviation over the utterance (values within a few units, like the logits),
   C = 26. The NeRF's AudioNet takes its input width from aud.npy, so both train the same way.
 
+Audio channel (``audio_channel``, step 0 and driving with a .wav alike): "first" (default, the original's
+choice: the first channel of a multi-channel file) or "mix" (the mean of all channels). With "first", a
+console warning says so when that channel is silent while another is not.
+
 Frame count: with a video (step 0) N = the video's frames at 25 fps (data_util.frames counts them), so
 aud.npy and ori_imgs always agree; the 50-per-second timeline is then 2N rows (the last logits row is
-held where the sound ends early). Without a video (a .wav to drive with) N = ceil(round(50 * seconds) / 2),
-the original's rounding.
+held where the sound ends early). Without a video (a .wav to drive with) N = ceil((round(50 * seconds) - 1) / 2),
+the original's count (it drops the last 50-per-second row before padding).
 """
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+import sys
 import time
 import wave
 from pathlib import Path
@@ -36,19 +41,39 @@ import numpy as np
 from data_util.common import AUDIO_RATE, FPS, StepError, atomic_path, save_npy
 from data_util.deepspeech_graph import fetch_deepspeech_graph, file_sha1, run_deepspeech_graph
 
-VERSION = 1
+VERSION = 2  # 2: channels kept in aud.wav (the first one used by default), the original's last-row drop
 BACKENDS = ("deepspeech", "mfcc")
+AUDIO_CHANNELS = ("first", "mix")
+SILENT_PEAK = 1e-4  # a channel whose peak is below this fraction of full scale counts as silent
 CHANNELS = {"deepspeech": 29, "mfcc": 26}
 ROW_RATE = 50           # feature rows per second (DeepSpeech's BiRNN stride of 2 over 100 MFCC frames/s)
 WINDOW, STRIDE = 16, 2  # rows per window, rows between consecutive windows (50 / 2 = 25 windows per second)
 NUM_CEPSTRUM, NUM_CONTEXT = 26, 9
 
 
-def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, float]:
-    """A .wav -> (int16 samples [S] of channel 0 at 16 kHz, duration in seconds of the file).
+def pick_channel(samples: np.ndarray, channel: str, path) -> np.ndarray:
+    """samples [S, ch] (int16-range floats) -> [S]: the first channel (the original's choice) or the mean of
+    all channels ("mix"). Warns on the console when the first channel is silent while another is not."""
+    if channel not in AUDIO_CHANNELS:
+        raise StepError(f"unknown audio channel policy {channel!r}: choose one of {', '.join(AUDIO_CHANNELS)}")
+    if channel == "mix":
+        return samples.mean(axis=1)
+    peaks = np.abs(samples).max(axis=0) / 32768.0
+    if peaks[0] < SILENT_PEAK and peaks.max() >= SILENT_PEAK:
+        louder = int(np.argmax(peaks))
+        print(f"warning: the first audio channel of {path} is silent but channel {louder + 1} of "
+              f"{samples.shape[1]} is not; the features (as the original's) use the first channel. "
+              f"Use --audio_channel mix to mix the channels instead.", file=sys.stderr)
+    return samples[:, 0]
 
+
+def read_wav(path: str | os.PathLike, channel: str = "first") -> tuple[np.ndarray, float]:
+    """A .wav -> (int16 samples [S] at 16 kHz, duration in seconds of the file).
+
+    channel: "first" (the original's: channel 0 of a multi-channel file) or "mix" (mean of the channels).
     Other rates are resampled with resampy (as the original). 8/24/32-bit and float files are rescaled to
     the int16 range first (the original cast float samples straight to int16, which turns them to silence).
+    Samples beyond the int16 range after resampling are clipped (the original's cast wrapped them around).
     """
     from scipy.io import wavfile
     path = Path(path)
@@ -58,8 +83,6 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, float]:
         rate, data = wavfile.read(path)
     except Exception as exc:
         raise StepError(f"cannot read {path} as a .wav ({exc}); convert it with ffmpeg -i IN -ac 1 -ar 16000 OUT.wav") from exc
-    if data.ndim == 2:
-        data = data[:, 0]  # the original uses the first channel
     if data.size == 0:
         raise StepError(f"{path} holds no audio samples")
     if data.dtype == np.uint8:
@@ -70,6 +93,8 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, float]:
         samples = data.astype(np.float64) * 32768.0
     else:
         samples = data.astype(np.float64)
+    if samples.ndim == 2:
+        samples = pick_channel(samples, channel, path)
     seconds = len(data) / float(rate)
     if rate != AUDIO_RATE:
         import resampy
@@ -106,8 +131,9 @@ def rows_to_windows(rows: np.ndarray, seconds: float, num_frames: int | None = N
     """Feature rows [T, C] at 50 per second -> windows [N, 16, C], window n centred on time n/25.
 
     The rows are interpolated per channel onto k/50 for k < K (K = 2 * num_frames, or round(50 * seconds)
-    as the original), padded with 8 zero rows at both ends, and cut into 16-row windows every 2 rows:
-    window n holds timeline rows 2n-8 .. 2n+7. N = ceil(K / 2).
+    as the original); as the original, the last of these K rows is dropped before 8 zero rows are padded
+    at both ends (so the last windows see zeros where it was), then cut into 16-row windows every 2 rows:
+    window n holds timeline rows 2n-8 .. 2n+7. N = ceil((K - 1) / 2) (= num_frames when given).
     """
     rows = np.asarray(rows, np.float64)
     total = 2 * int(num_frames) if num_frames is not None else int(round(seconds * ROW_RATE))
@@ -115,25 +141,27 @@ def rows_to_windows(rows: np.ndarray, seconds: float, num_frames: int | None = N
     t_out = np.arange(total) / ROW_RATE
     timeline = np.stack([np.interp(t_out, t_rows, rows[:, c]) for c in range(rows.shape[1])], axis=1) \
         if total else np.zeros((0, rows.shape[1]))
+    timeline = timeline[:-1]  # the original drops the last interpolated row before padding
     pad = np.zeros((WINDOW // 2, rows.shape[1]))
     padded = np.concatenate([pad, timeline, pad])
-    starts = np.arange(0, total, STRIDE)  # the original's range(0, len(padded) - 16, 2)
+    starts = np.arange(0, len(timeline), STRIDE)  # the original's range(0, len(padded) - 16, 2)
     index = starts[:, None] + np.arange(WINDOW)[None, :]
     return padded[index]
 
 
 def compute_features(wav_path: str | os.PathLike, backend: str = "deepspeech", graph_path: str | os.PathLike | None = None,
                      *, num_frames: int | None = None, model_dir: str | os.PathLike | None = None,
-                     progress: bool = False) -> np.ndarray:
+                     progress: bool = False, audio_channel: str = "first") -> np.ndarray:
     """Speech features of a .wav: float32 [N, 16, C] (C = 29 deepspeech, 26 mfcc).
 
     num_frames: N (the video's frames at 25 fps); None = the original's count from the duration.
     graph_path: a DeepSpeech graph to use instead of the downloaded one (deepspeech backend only);
     model_dir: where the downloaded graph is cached (default ~/.tensorflow/models).
+    audio_channel: "first" (the original's) or "mix", for a multi-channel .wav (read_wav).
     """
     if backend not in BACKENDS:
         raise StepError(f"unknown audio backend {backend!r}: choose one of {', '.join(BACKENDS)}")
-    audio, seconds = read_wav(wav_path)
+    audio, seconds = read_wav(wav_path, audio_channel)
     if backend == "mfcc":
         rows = normalised_mfcc(audio)
     else:
@@ -146,11 +174,12 @@ def compute_features(wav_path: str | os.PathLike, backend: str = "deepspeech", g
 
 
 def extract_wav(video: str | os.PathLike, wav_path: str | os.PathLike) -> None:
-    """The first audio stream of ``video`` -> ``wav_path``: mono (channels mixed down), 16 kHz, 16-bit PCM."""
+    """The first audio stream of ``video`` -> ``wav_path``: 16 kHz, 16-bit PCM, its channels kept (as the
+    original's ``ffmpeg -i VIDEO -f wav -ar 16000``; the channel is chosen when the features are computed)."""
     from data_util.frames import ffmpeg_exe
     with atomic_path(wav_path) as tmp:
         cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(video), "-map", "0:a:0",
-               "-vn", "-ac", "1", "-ar", str(AUDIO_RATE), "-c:a", "pcm_s16le", "-f", "wav", str(tmp)]
+               "-vn", "-ar", str(AUDIO_RATE), "-c:a", "pcm_s16le", "-f", "wav", str(tmp)]
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
             last = res.stderr.strip().splitlines()
@@ -158,17 +187,18 @@ def extract_wav(video: str | os.PathLike, wav_path: str | os.PathLike) -> None:
 
 
 def wav_is_complete(path: Path) -> bool:
-    """True for a readable mono 16 kHz 16-bit .wav with samples (what extract_wav writes)."""
+    """True for a readable 16 kHz 16-bit .wav with samples (what extract_wav writes)."""
     try:
         with wave.open(str(path), "rb") as w:
-            return (w.getnchannels(), w.getframerate(), w.getsampwidth()) == (1, AUDIO_RATE, 2) and w.getnframes() > 0
+            return (w.getframerate(), w.getsampwidth()) == (AUDIO_RATE, 2) and w.getnframes() > 0
     except (OSError, EOFError, wave.Error):
         return False
 
 
 def dataset_audio_options(datadir: str | os.PathLike) -> dict:
-    """{"backend", "graph_path"} of a dataset's features, from datadir/preprocess.json (steps.audio):
-    an absent file or key means the original's deepspeech; a recorded graph is used where it still exists."""
+    """{"backend", "graph_path", "audio_channel"} of a dataset's features, from datadir/preprocess.json
+    (steps.audio): an absent file or key means the original's deepspeech and first channel; a recorded graph
+    is used where it still exists."""
     path = Path(datadir) / "preprocess.json"
     step = {}
     if path.is_file():
@@ -182,7 +212,9 @@ def dataset_audio_options(datadir: str | os.PathLike) -> dict:
         raise StepError(f"{path} names the audio backend {backend!r}, which this version does not know "
                         f"({', '.join(BACKENDS)})")
     graph = step.get("graph") if backend == "deepspeech" else None
-    return {"backend": backend, "graph_path": graph if graph and Path(graph).is_file() else None}
+    channel = step.get("audio_channel") or (step.get("options") or {}).get("audio_channel") or "first"
+    return {"backend": backend, "graph_path": graph if graph and Path(graph).is_file() else None,
+            "audio_channel": channel if channel in AUDIO_CHANNELS else "first"}
 
 
 def _recorded_audio_step(dataset_dir: Path) -> dict:
@@ -194,7 +226,8 @@ def _recorded_audio_step(dataset_dir: Path) -> dict:
     return step if isinstance(step, dict) else {}
 
 
-def _features_to_keep(npy: Path, frames: int, backend: str, graph: str | os.PathLike | None, recorded: dict) -> int:
+def _features_to_keep(npy: Path, frames: int, backend: str, graph: str | os.PathLike | None, recorded: dict,
+                      audio_channel: str = "first") -> int:
     """Channels of an existing aud.npy that can stay (0 = recompute): N x 16 rows, made by ``backend`` (as
     recorded in preprocess.json, else guessed from the width: 29 deepspeech, 26 mfcc) and, for a given
     DeepSpeech graph, by that graph (recorded SHA-1)."""
@@ -205,7 +238,9 @@ def _features_to_keep(npy: Path, frames: int, backend: str, graph: str | os.Path
     if old.ndim != 3 or old.shape[:2] != (frames, WINDOW):
         return 0
     made_by = recorded.get("backend") or next((b for b, c in CHANNELS.items() if c == old.shape[-1]), None)
-    if made_by != backend:
+    if made_by != backend or recorded.get("audio_channel", "first") != audio_channel:
+        return 0
+    if recorded.get("version", VERSION) < VERSION:  # made by an earlier version of this project (mono mix)
         return 0
     if backend == "deepspeech" and graph and recorded.get("graph_sha1") not in (None, file_sha1(graph)):
         return 0
@@ -214,26 +249,31 @@ def _features_to_keep(npy: Path, frames: int, backend: str, graph: str | os.Path
 
 def run_audio(dataset_dir: str | os.PathLike, *, video: str | os.PathLike, backend: str = "deepspeech",
               deepspeech_graph: str | os.PathLike | None = None, model_dir: str | os.PathLike | None = None,
-              force: bool = False, progress: bool = True) -> dict:
-    """Step 0: ``video`` -> dataset_dir/aud.wav (mono 16 kHz) and dataset_dir/aud.npy float32 [N, 16, C].
+              force: bool = False, progress: bool = True, audio_channel: str = "first") -> dict:
+    """Step 0: ``video`` -> dataset_dir/aud.wav (16 kHz, channels kept) and dataset_dir/aud.npy float32 [N, 16, C].
 
     The video is checked first (readable, has frames and sound: StepError otherwise). N = its frames at
     25 fps. A complete aud.wav is reused; a complete aud.npy of the same backend (and graph) and length is
     kept unless ``force`` (then no graph is needed: an offline re-run does not try to download it).
     deepspeech_graph: a graph .pb to use instead of the downloaded one; model_dir: the download cache.
+    audio_channel: "first" (the original's) or "mix" (see read_wav).
     Returns the record stored in preprocess.json under steps.audio.
     """
     from data_util.frames import check_video
     start = time.perf_counter()
     if backend not in BACKENDS:
         raise StepError(f"unknown audio backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if audio_channel not in AUDIO_CHANNELS:
+        raise StepError(f"unknown audio channel policy {audio_channel!r}: choose one of {', '.join(AUDIO_CHANNELS)}")
     dataset_dir = Path(dataset_dir)
     info = check_video(video, need_audio=True)
     wav, npy = dataset_dir / "aud.wav", dataset_dir / "aud.npy"
     record = {"backend": backend, "version": VERSION, "frames": info.frames_25, "fps": FPS,
               "sample_rate": AUDIO_RATE, "window": WINDOW, "window_stride": STRIDE, "row_rate": ROW_RATE,
-              "video": str(video)}
-    if force or not wav_is_complete(wav):
+              "video": str(video), "audio_channel": audio_channel}
+    recorded = _recorded_audio_step(dataset_dir)
+    # an aud.wav of an earlier version of this project was mixed to mono: extract again, keeping the channels
+    if force or not wav_is_complete(wav) or recorded.get("version", VERSION) < 2:
         extract_wav(video, wav)
     with wave.open(str(wav), "rb") as w:
         record["audio_seconds"] = round(w.getnframes() / w.getframerate(), 4)
@@ -241,15 +281,15 @@ def run_audio(dataset_dir: str | os.PathLike, *, video: str | os.PathLike, backe
     if abs(gap) > 2.0 / FPS:
         record["warning"] = (f"the sound is {abs(gap):.2f} s {'longer' if gap > 0 else 'shorter'} than the "
                              f"{info.frames_25} frames at 25 fps; features follow the frames")
-    recorded = _recorded_audio_step(dataset_dir)
-    kept = 0 if force else _features_to_keep(npy, info.frames_25, backend, deepspeech_graph, recorded)
+    kept = 0 if force else _features_to_keep(npy, info.frames_25, backend, deepspeech_graph, recorded, audio_channel)
     if kept:
         carried = {k: recorded[k] for k in ("graph", "graph_sha1") if k in recorded and backend == "deepspeech"}
         return {**record, **carried, "channels": kept, "skipped": True, "seconds": round(time.perf_counter() - start, 3)}
     if backend == "deepspeech":
         graph = Path(deepspeech_graph) if deepspeech_graph else fetch_deepspeech_graph(model_dir, progress=progress)
         record.update(graph=str(graph.resolve()), graph_sha1=file_sha1(graph))
-    features = compute_features(wav, backend, record.get("graph"), num_frames=info.frames_25, progress=progress)
+    features = compute_features(wav, backend, record.get("graph"), num_frames=info.frames_25, progress=progress,
+                                audio_channel=audio_channel)
     save_npy(npy, features)
     seconds = time.perf_counter() - start
     return {**record, "channels": int(features.shape[2]), "skipped": False, "seconds": round(seconds, 3),

@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
     a("--audio_backend", choices=BACKENDS["audio_backend"], help="speech features (default deepspeech)")
     a("--deepspeech_graph", default=None, help="DeepSpeech 0.1.0 frozen graph .pb (default: download / cache)")
+    a("--audio_channel", choices=("first", "mix"), default="first",
+      help="speech features from the sound's first channel (default, as the original) or from the mean of "
+           "all channels (mix); driving with a .wav uses the dataset's choice")
     a("--landmark_backend", choices=BACKENDS["landmark_backend"], help="68 landmarks (default fan)")
     a("--parsing_backend", choices=BACKENDS["parsing_backend"], help="face parsing (default bisenet)")
     a("--bisenet_weights", default=None, help="BiSeNet 79999_iter.pth (default: download / cache)")
@@ -133,7 +136,8 @@ def resolve_device(name: str) -> str:
 def step_options(step: Step, args: argparse.Namespace) -> dict:
     """The keyword arguments of ``step``'s run_* function from the command line (besides force / progress)."""
     if step.name == "audio":
-        return {"video": str(args.video), "backend": args.audio_backend, "deepspeech_graph": args.deepspeech_graph}
+        return {"video": str(args.video), "backend": args.audio_backend, "deepspeech_graph": args.deepspeech_graph,
+                "audio_channel": args.audio_channel}
     if step.name == "frames":
         return {"video": str(args.video)}
     if step.name == "landmarks":
@@ -213,7 +217,8 @@ def _jsonable(options: dict) -> dict:
 def child_argv(args: argparse.Namespace, step: Step) -> list[str]:
     """The command line of ``--step k`` with every option of this run (backends already resolved)."""
     argv = [sys.executable, str(Path(__file__).resolve()), "--id", args.id, "--step", str(step.number),
-            "--dataset_root", str(args.dataset_root), "--video", str(args.video), "--device", args.device]
+            "--dataset_root", str(args.dataset_root), "--video", str(args.video), "--device", args.device,
+            "--audio_channel", args.audio_channel]
     for option in BACKENDS:
         argv += [f"--{option}", getattr(args, option)]
     for option in ("deepspeech_graph", "bisenet_weights", "bfm_dir", "max_no_face"):

@@ -58,15 +58,17 @@ def videos(tmp_path_factory):
 
 def test_windows_follow_the_original_timeline_padding_and_rounding():
     rows = np.arange(1, 8, dtype=float)[:, None] * [1.0, -1.0]  # 7 rows at 50 / s, 2 channels
-    w = af.rows_to_windows(rows, seconds=7 / 50)  # K = round(7) = 7 rows -> ceil(7 / 2) = 4 windows
-    assert w.shape == (4, 16, 2)
-    for n in range(4):
+    # K = round(7) = 7 timeline rows; the original drops the last one before padding -> ceil(6 / 2) = 3 windows
+    w = af.rows_to_windows(rows, seconds=7 / 50)
+    assert w.shape == (3, 16, 2)
+    for n in range(3):
         for j in range(16):
-            k = 2 * n - 8 + j  # window n holds timeline rows 2n-8 .. 2n+7, zeros outside 0 .. K-1
-            assert w[n, j, 0] == (k + 1 if 0 <= k < 7 else 0) and w[n, j, 1] == -w[n, j, 0]
-    held = af.rows_to_windows(rows, seconds=7 / 50, num_frames=6)  # 12 timeline rows: the last row is held
-    assert held.shape == (6, 16, 2) and held[3, 8, 0] == 7 and held[5, 9, 0] == 7 and held[5, 10, 0] == 0
-    assert af.rows_to_windows(rows, seconds=0.139).shape[0] == 4  # round(6.95) = 7
+            k = 2 * n - 8 + j  # window n holds timeline rows 2n-8 .. 2n+7, zeros outside 0 .. K-2
+            assert w[n, j, 0] == (k + 1 if 0 <= k < 6 else 0) and w[n, j, 1] == -w[n, j, 0]
+    held = af.rows_to_windows(rows, seconds=7 / 50, num_frames=6)  # 12 timeline rows: the last row is held ...
+    assert held.shape == (6, 16, 2) and held[3, 8, 0] == 7 and held[5, 8, 0] == 7
+    assert held[5, 9, 0] == 0 and held[5, 10, 0] == 0  # ... and row 11, the last, dropped as the original
+    assert af.rows_to_windows(rows, seconds=0.139).shape[0] == 3  # round(6.95) = 7
 
 
 def test_mfcc_backend_by_hand_channel_zero_of_a_stereo_file_and_resampling(tmp_path):
@@ -78,7 +80,8 @@ def test_mfcc_backend_by_hand_channel_zero_of_a_stereo_file_and_resampling(tmp_p
     rows = mfcc(audio, samplerate=16000, numcep=26)[::2]
     expected = (rows - rows.mean(0)) / rows.std(0)
     timeline = feats[:, 8:10].reshape(100, 26)  # rows 8, 9 of window n = timeline rows 2n, 2n+1
-    np.testing.assert_allclose(timeline, expected, atol=1e-4)
+    np.testing.assert_allclose(timeline[:99], expected[:99], atol=1e-4)
+    assert not timeline[99].any()  # the last timeline row is dropped, as the original does
     assert 1.0 < np.abs(feats).max() < 10.0  # a few units, like DeepSpeech logits
     stereo = write_wav(tmp_path / "s.wav", 2.0, channels=2, right_silent=True)
     np.testing.assert_array_equal(af.compute_features(stereo, "mfcc"), feats)  # channel 0, as the original
@@ -102,19 +105,20 @@ def test_deepspeech_path_with_a_tiny_graph_matches_values_computed_by_hand(tiny_
     wav = write_wav(tmp_path / "a.wav", 2.0)  # 32000 samples: 199 MFCC frames, T = 100 rows, K = 100
     feats = af.compute_features(wav, "deepspeech", graph_path=tiny_graph["pb"])
     assert feats.shape == (50, 16, 29)
-    timeline = feats[:, 8:10].reshape(100, 29)
-    k = np.arange(100)[:, None]
+    timeline = feats[:, 8:10].reshape(100, 29)[:99]  # the last timeline row is dropped, as the original
+    k = np.arange(99)[:, None]
     np.testing.assert_allclose(timeline[:, :24], k + 1 + np.arange(24)[None] / 100, atol=1e-4)
     from python_speech_features import mfcc
     c0 = mfcc(np.frombuffer(wave.open(str(wav)).readframes(32000), np.int16), 16000, numcep=26)[::2, 0]
-    assert np.corrcoef(timeline[:, 25], c0)[0, 1] > 0.99999  # the centre row, up to the global normalisation
+    assert np.corrcoef(timeline[:, 25], c0[:99])[0, 1] > 0.99999  # the centre row, up to the global normalisation
     np.testing.assert_allclose(timeline[:-1, 24], timeline[1:, 25], atol=1e-5)  # context rows in time order
     assert np.all(timeline[:, 26] == 100)  # input_lengths = [T]
-    assert abs(timeline[:, 27].sum()) < 1e-2 * 100  # globally normalised input: total sum 0 ...
-    assert abs(timeline[:, 28].mean() - 1.0) < 1e-4  # ... and mean square 1
     assert np.all(feats[0, :8] == 0) and np.all(feats[-1, 10:] == 0)  # zero padding at both ends
     aligned = af.compute_features(wav, "deepspeech", graph_path=tiny_graph["pb"], num_frames=53)
     assert aligned.shape == (53, 16, 29) and aligned[52, 8, 0] == pytest.approx(100.0)  # last row held
+    every_row = aligned[:, 8:10].reshape(106, 29)[:100]  # all 100 network rows (106 - 1 kept, 100 distinct)
+    assert abs(every_row[:, 27].sum()) < 1e-2 * 100  # globally normalised input: total sum 0 ...
+    assert abs(every_row[:, 28].mean() - 1.0) < 1e-4  # ... and mean square 1
 
 
 def test_download_is_checked_cached_and_failures_say_what_to_do(tiny_graph, tmp_path, monkeypatch):
@@ -148,7 +152,7 @@ def test_run_audio_deepspeech_downloads_and_aligns_with_the_frames(tiny_graph, v
     assert record["graph_sha1"] == tiny_graph["sha1"] and (tmp_path / "cache" / dg.DEEPSPEECH_FILE).is_file()
     assert np.load(tmp_path / "aud.npy").shape == (50, 16, 29)
     with wave.open(str(tmp_path / "aud.wav")) as w:
-        assert (w.getnchannels(), w.getframerate(), w.getsampwidth()) == (1, 16000, 2)
+        assert (w.getnchannels(), w.getframerate(), w.getsampwidth()) == (2, 16000, 2)  # channels kept, as the original
         assert abs(w.getnframes() / 16000 - 2.0) < 0.05
     print(f"deepspeech (tiny graph) step 0: {record['seconds_per_frame']:.4f} s/frame")
     (tmp_path / "preprocess.json").write_text(json.dumps({"steps": {"audio": record}}))
@@ -193,14 +197,16 @@ def test_run_audio_errors_are_clear_and_come_before_any_work(videos, tmp_path):
 
 
 def test_dataset_audio_options_read_preprocess_json(tmp_path, tiny_graph):
-    assert af.dataset_audio_options(tmp_path) == {"backend": "deepspeech", "graph_path": None}
+    assert af.dataset_audio_options(tmp_path) == {"backend": "deepspeech", "graph_path": None,
+                                                  "audio_channel": "first"}
     (tmp_path / "preprocess.json").write_text(json.dumps({"steps": {"frames": {}}}))
     assert af.dataset_audio_options(tmp_path)["backend"] == "deepspeech"
     (tmp_path / "preprocess.json").write_text(json.dumps(
         {"steps": {"audio": {"backend": "deepspeech", "graph": str(tiny_graph["pb"])}}}))
     assert af.dataset_audio_options(tmp_path)["graph_path"] == str(tiny_graph["pb"])
-    (tmp_path / "preprocess.json").write_text(json.dumps({"steps": {"audio": {"backend": "mfcc"}}}))
-    assert af.dataset_audio_options(tmp_path) == {"backend": "mfcc", "graph_path": None}
+    (tmp_path / "preprocess.json").write_text(json.dumps({"steps": {"audio": {"backend": "mfcc",
+                                                                             "audio_channel": "mix"}}}))
+    assert af.dataset_audio_options(tmp_path) == {"backend": "mfcc", "graph_path": None, "audio_channel": "mix"}
 
 
 def test_tensorflow_is_not_imported_for_the_mfcc_path(tmp_path):
@@ -210,7 +216,7 @@ def test_tensorflow_is_not_imported_for_the_mfcc_path(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["(13,", "16,", "26)", "False"]
+    assert out.stdout.split() == ["(12,", "16,", "26)", "False"]  # K = 25 rows, the last dropped: 12
 
 
 def test_torch_optimizers_still_work_after_tensorflow_ran_in_the_process(tiny_graph, tmp_path):
@@ -249,3 +255,50 @@ def test_driving_a_trained_model_with_a_wav_uses_the_dataset_backend(tmp_path):
     drive(args)
     out = tmp_path / "logs" / "synth_com" / "test_aud_rst"
     assert sorted(int(p.stem) for p in out.glob("*.jpg")) == [0, 1, 2, 3] and (out / "result.mp4").is_file()
+
+
+def _stereo(path, left, right, rate=16000):
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2), w.setsampwidth(2), w.setframerate(rate)
+        w.writeframes(np.stack([left, right], 1).astype(np.int16).tobytes())
+    return path
+
+
+def test_audio_channel_first_by_default_mix_on_request_and_a_warning_for_a_silent_first(tmp_path, capsys):
+    t = np.arange(16000) / 16000
+    tone = (8000 * np.sin(2 * np.pi * 220 * t)).astype(np.int16)
+    other = (6000 * np.sin(2 * np.pi * 330 * t)).astype(np.int16)
+    wav = _stereo(tmp_path / "differ.wav", tone, other)
+    np.testing.assert_array_equal(af.read_wav(wav)[0], tone)  # the original's: channel 0
+    np.testing.assert_allclose(af.read_wav(wav, "mix")[0], (tone.astype(float) + other) / 2, atol=1)
+    assert "warning" not in capsys.readouterr().err
+    silent_first = _stereo(tmp_path / "silent_first.wav", np.zeros_like(tone), tone)
+    assert not af.read_wav(silent_first)[0].any()
+    assert "first audio channel" in capsys.readouterr().err  # told on the console, with the way out
+    assert af.read_wav(silent_first, "mix")[0].any()
+    with pytest.raises(StepError, match="first, mix"):
+        af.read_wav(wav, "left")
+
+
+def test_step0_keeps_the_channels_and_driving_follows_the_datasets_choice(tmp_path):
+    from NeRFs.core.driving import load_driving_features
+    wav = write_wav(tmp_path / "s.wav", 2.0, channels=2, right_silent=True)  # channels differ
+    video = write_video(tmp_path / "v.mp4", 2.0, 25, wav)
+    data = tmp_path / "d"
+    data.mkdir()
+    record = af.run_audio(data, video=video, backend="mfcc", progress=False)
+    assert record["audio_channel"] == "first"
+    with wave.open(str(data / "aud.wav")) as w:
+        assert w.getnchannels() == 2  # as the original's ffmpeg -i VIDEO -f wav -ar 16000
+    first = np.load(data / "aud.npy")
+    np.testing.assert_array_equal(first, af.compute_features(data / "aud.wav", "mfcc", num_frames=50))
+    af.run_audio(data, video=video, backend="mfcc", progress=False, force=True, audio_channel="mix")
+    mixed = np.load(data / "aud.npy")
+    np.testing.assert_array_equal(mixed, af.compute_features(data / "aud.wav", "mfcc", num_frames=50,
+                                                             audio_channel="mix"))
+    assert np.abs(mixed - first).max() > 1e-3
+    # driving with a .wav computes features with the dataset's recorded backend and channel policy
+    (data / "preprocess.json").write_text(json.dumps({"steps": {"audio": {"backend": "mfcc", "audio_channel": "mix"}}}))
+    driven = load_driving_features(str(wav), str(data)).numpy()
+    np.testing.assert_array_equal(driven, af.compute_features(wav, "mfcc", audio_channel="mix"))
+    assert np.abs(driven - af.compute_features(wav, "mfcc")).max() > 1e-3
