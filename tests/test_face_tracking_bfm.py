@@ -230,3 +230,39 @@ def test_renderer_on_the_real_bfm_mesh():
     image, mask = render(verts, depth, tris, torch.tensor([[0.0, 0.6, 0.0]]), torch.tensor([[0.0, 0.0, -7.0]]),
                          1100.0, 450, 450)
     assert 30000 < mask.sum() < 70000
+
+
+def test_restriction_keeps_the_bfm_vertex_layout_known_values():
+    """BFM 2009 stores a vertex's x, y, z together (x1 y1 z1 x2 ...): entry (vertex i, axis a) of column k is
+    given the value 100 i + 10 a + k, so every converted entry names where it came from."""
+    n, sub_inds, K = 6, np.array([4, 0, 5]), 2
+    vertex, axis = np.divmod(np.arange(3 * n), 3)
+    pc = (100.0 * vertex + 10.0 * axis)[:, None] + np.arange(K)[None, :]           # [3N, K]
+    mu = (100.0 * vertex + 10.0 * axis)[:, None]                                    # [3N, 1] as in the .mat
+    bfm = {"shapeMU": mu, "shapePC": pc, "shapeEV": np.ones((K, 1)), "texMU": mu, "texPC": pc,
+           "texEV": np.ones((K, 1))}
+    exp = {"mu_exp": np.zeros(9), "base_exp": np.zeros((79, 9)), "sig_exp": np.ones(79)}
+    info = convert_BFM.build_3dmm_info(bfm, {"sub_inds": sub_inds}, exp)
+    want = 100.0 * sub_inds[:, None] + 10.0 * np.arange(3)[None, :]                # [V, 3]
+    for key in ("b_shape", "b_tex"):
+        for k in range(K):
+            np.testing.assert_array_equal(info[key][k].reshape(-1, 3), want + k)
+    for key in ("mu_shape", "mu_tex"):
+        np.testing.assert_array_equal(info[key].reshape(-1, 3), want)
+
+
+@pytest.mark.skipif(not (SHARED / "sub_mesh.obj").is_file(), reason="needs ../shared/adnerf-assets/3DMM")
+def test_restriction_of_a_component_shaped_like_the_real_face_gives_the_face_back():
+    """A component that holds the real BFM sub-mesh at its 34650 sub_inds (other vertices: noise), in the
+    .mat layout, restricted by convert_BFM: its 68 key vertices are the rigid tracker's generic face."""
+    from data_util.face_tracking.template import generic_face_68
+    keys = convert_BFM.load_pickled_dict(SHARED / "keys_info.npy")
+    sub_inds = np.asarray(convert_BFM.load_pickled_dict(SHARED / "topology_info.npy")["sub_inds"], dtype=np.int64)
+    with open(SHARED / "sub_mesh.obj") as f:
+        verts = np.array([line.split()[1:4] for line in f if line.startswith("v ")], dtype=np.float64)
+    full = np.random.default_rng(0).normal(0, 1, (sub_inds.max() + 1, 3))
+    full[sub_inds] = verts
+    component = convert_BFM.restrict(full.reshape(-1, 1), sub_inds)[0].reshape(-1, 3)  # [V, 3]
+    face = (component - component.mean(0))[keys["keyinds"]]
+    dist_cm = np.linalg.norm(generic_face_68() - face, axis=1) * 10
+    assert np.sqrt((dist_cm ** 2).mean()) < 0.6 and dist_cm.max() < 1.2
