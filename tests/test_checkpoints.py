@@ -97,6 +97,10 @@ def test_wrong_architecture_and_corrupt_checkpoints_give_clear_errors(synthetic_
     t = HeadTrainer(make_args(synthetic_root, tmp_path, netwidth=128, netwidth_fine=128))
     with pytest.raises(UserError, match="does not fit the network built from the config"):
         t.resume()
-    (out / "000020_head.tar").write_bytes(b"not a checkpoint")
-    with pytest.raises(UserError, match="cannot load checkpoint"):
+    (out / "000020_head.tar").write_bytes(b"not a checkpoint")   # the newest is broken: the previous is used
+    assert HeadTrainer(make_args(synthetic_root, tmp_path)).resume() == 10
+    (out / "000010_head.tar").unlink()
+    with pytest.raises(UserError, match="no usable checkpoint .* 000020_head.tar"):
         HeadTrainer(make_args(synthetic_root, tmp_path)).resume()
+    with pytest.raises(UserError, match="cannot load checkpoint"):   # an explicit --ft_path is not replaced
+        HeadTrainer(make_args(synthetic_root, tmp_path, ft_path=out / "000020_head.tar")).resume()

@@ -7,6 +7,7 @@ optimisation steps and equals the number in the file name (the original stored o
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
 from pathlib import Path
@@ -19,7 +20,7 @@ from .utils import UserError
 # Names under which the AudioAttNet optimiser state has been stored (the original's spelling first).
 AUDATT_OPTIMIZER_KEYS = ("optimizer_audatt_state_dict", "optimizer_aud_att_state_dict",
                          "optimizer_audattnet_state_dict", "optimizer_AudAtt_state_dict")
-_STEP_RE = re.compile(r"^(\d+)_(head|body)\.tar$")
+_STEP_RE = re.compile(r"^(\d+)_(head|body|gridhead|gridbody)\.tar$")  # grid*: the grid backend (NeRFs/grid)
 
 
 def save_checkpoint(path: str | Path, payload: dict) -> Path:
@@ -28,6 +29,9 @@ def save_checkpoint(path: str | Path, payload: dict) -> Path:
     A run killed while saving leaves at most a stray ``*.tmp`` file; every ``*.tar`` is complete.
     """
     path = Path(path)
+    bad = first_nonfinite(payload)
+    if bad is not None:  # never let a poisoned state become the newest checkpoint
+        raise UserError(f"not saving {path}: '{bad}' holds NaN or inf; the earlier checkpoints are kept")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -36,9 +40,45 @@ def save_checkpoint(path: str | Path, payload: dict) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise UserError(f"no space left on {path.parent} while saving {path.name}; nothing half-written was "
+                            f"kept, the earlier checkpoints are intact: free some space and run the same command "
+                            f"to resume") from exc
+        raise
+    except RuntimeError as exc:  # torch.save reports a failed write as "enforce fail ... unexpected pos"
+        if "unexpected pos" in str(exc) or "PytorchStreamWriter" in str(exc):
+            raise UserError(f"writing {path} failed ({str(exc).splitlines()[0][:120]}): usually no space left on "
+                            f"{path.parent}; nothing half-written was kept, the earlier checkpoints are intact") from exc
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def first_nonfinite(obj, prefix: str = "") -> str | None:
+    """The key path of the first floating tensor holding NaN / inf in a nested dict / list, else None."""
+    if isinstance(obj, torch.Tensor):
+        bad = obj.is_floating_point() and not bool(torch.isfinite(obj).all())
+        return (prefix or "tensor") if bad else None
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
+    for key, value in items:
+        found = first_nonfinite(value, f"{prefix}.{key}" if prefix else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+def clean_partial_checkpoints(folder: str | Path) -> list[Path]:
+    """Remove the ``.<name>.<pid>.tmp`` files that a save interrupted by a kill left behind. Call only while
+    holding the experiment lock (no other process of this experiment can be saving)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = [p for p in folder.glob(".*.tar.*.tmp") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict:
@@ -52,6 +92,9 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
                         f"(truncated or not a PyTorch checkpoint?)") from exc
     if not isinstance(ckpt, dict):
         raise UserError(f"checkpoint {path} holds a {type(ckpt).__name__}, expected a dict of state dicts")
+    bad = first_nonfinite(ckpt)
+    if bad is not None:
+        raise UserError(f"checkpoint {path}: '{bad}' holds NaN or inf (saved from a diverged run)")
     return ckpt
 
 

@@ -1,6 +1,8 @@
 """What both run_nerf.py scripts do: parse options, run an action, print user errors as one line."""
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from typing import Callable
 
@@ -12,7 +14,8 @@ from .utils import UserError
 def train_or_render(trainer_cls) -> Callable:
     """The default action: ``--render_only`` renders the validation frames, otherwise train / resume."""
     def action(args):
-        trainer = trainer_cls(args)
+        from NeRFs.grid import select_trainer  # --backend grid: the grid counterpart of trainer_cls
+        trainer = select_trainer(trainer_cls, args)(args)
         return trainer.render_only() if args.render_only else trainer.fit()
     return action
 
@@ -25,6 +28,14 @@ def run_main(action: Callable, kind: str, argv=None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        # any other write (renders, tensorboard, videos) that hits a full disk: one line, not a traceback
+        where = os.path.dirname(exc.filename) if exc.filename else "the output device"
+        print(f"error: no space left on {where}; the last saved checkpoint is intact: free some space and run "
+              f"the same command to resume", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted: the last saved checkpoint is intact; run the same command to resume", file=sys.stderr)
         return 130

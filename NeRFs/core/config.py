@@ -15,6 +15,9 @@ from pathlib import Path
 import configargparse
 
 from .utils import REPO_ROOT, UserError
+from .validate import validate_args
+
+DEFAULT_TESTSKIP = 8  # the original's: every 8th validation frame rendered during training
 
 BOOL = argparse.BooleanOptionalAction
 
@@ -70,7 +73,9 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
                         "(dilated); the rest is bc.jpg. Same image where the model is transparent there, faster")
     g.add_argument("--video_fps", type=int, default=25)
     g = p.add_argument_group("dataset")
-    g.add_argument("--testskip", type=int, default=8, help="use every testskip-th validation frame")
+    g.add_argument("--testskip", type=int, default=None,
+                   help="use every testskip-th validation frame (default 8; driving: 1, consecutive poses, "
+                        "unless given)")
     g.add_argument("--aud_file", type=str, default="aud.npy", help="audio features, relative to datadir")
     g = p.add_argument_group("logging")
     for name, default in (("i_print", 100), ("i_img", 500), ("i_weights", 10000), ("i_testset", 10000)):
@@ -86,8 +91,12 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
         g.add_argument("--aud_from_pose", action=BOOL, default=False,
                        help="driving: audio of each pose's own aud_id (re-render the validation video)")
         g.add_argument("--with_audio", type=str, default=None, help="driving: mux this wav into the result")
+        g.add_argument("--smooth_poses", type=int, default=0,
+                       help="driving: average each pose with its neighbours over this many frames (0: off)")
         g.add_argument("--rst_dir", type=str, default="test_aud_rst",
                        help="driving: output folder, inside basedir/expname unless absolute")
+    from NeRFs.grid.options import add_grid_options  # --backend and the grid backend's options
+    add_grid_options(p)
     # accepted for old configs, ignored: the original's LLFF / Blender options, and options it parsed but
     # never read (dataset_type, test_file, i_video, render_test); hidden from --help because they do nothing
     g = p.add_argument_group("accepted for old configs, ignored")
@@ -153,4 +162,7 @@ def parse_args(argv: list[str] | None = None, kind: str = "head") -> argparse.Na
     if config:
         check_config_keys(parser, Path(config))
     args = parser.parse_args(argv)
-    return resolve_paths(args)
+    # driving uses consecutive poses unless a testskip is named (the original skipped 8 silently)
+    args.testskip_given = args.testskip is not None
+    args.testskip = args.testskip if args.testskip_given else DEFAULT_TESTSKIP
+    return resolve_paths(validate_args(args))

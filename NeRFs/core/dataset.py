@@ -18,6 +18,40 @@ from .utils import UserError, read_image
 # Audio features may legitimately be a frame or two shorter than the video (rounding of the audio
 # length); more than this is a broken dataset, not rounding.
 AUDIO_FRAME_TOLERANCE = 2
+REWRITE_AUDIO = "re-run preprocessing step 0 (python data_util/process_data.py --id <id> --step 0 --force)"
+REWRITE_POSES = ("re-run preprocessing steps 6 and 7 (python data_util/process_data.py --id <id> --step 6 "
+                 "--force, then --step 7)")
+
+
+def first_bad_row(arr: np.ndarray) -> int | None:
+    """Index along the first axis of the first row holding NaN or inf, else None."""
+    bad = ~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1)
+    return int(np.argmax(bad)) if bad.any() else None
+
+
+def check_features(arr: np.ndarray, path: Path, rewrite: str = REWRITE_AUDIO) -> None:
+    """Audio features must be finite: one NaN row poisons every step that samples it."""
+    row = first_bad_row(arr)
+    if row is not None:
+        n = int((~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1)).sum())
+        raise UserError(f"audio features {path}: frame {row} holds NaN or inf ({n} of {len(arr)} frames "
+                        f"non-finite); {rewrite}")
+
+
+def check_poses(poses: np.ndarray, path: Path, img_ids=None) -> np.ndarray:
+    """transform_matrix [N, 4, 4]: finite, bottom row 0 0 0 1, rotation part orthonormal (within 1e-3)."""
+    if poses.ndim != 3 or poses.shape[1:] != (4, 4):
+        raise UserError(f"{path}: transform_matrix must be 4x4, got {tuple(poses.shape[1:])}; {REWRITE_POSES}")
+    rot = poses[:, :3, :3]
+    err = np.abs(np.einsum("nij,nkj->nik", rot, rot) - np.eye(3)).reshape(len(poses), -1).max(axis=1)
+    bottom = np.abs(poses[:, 3] - np.array([0, 0, 0, 1.0])).max(axis=1)
+    bad = ~np.isfinite(poses.reshape(len(poses), -1)).all(axis=1) | ~(err < 1e-3) | ~(bottom < 1e-6)
+    if bad.any():
+        k = int(np.argmax(bad))
+        name = f"img_id {img_ids[k]}" if img_ids is not None else f"row {k}"
+        raise UserError(f"{path}: the pose of frame {k} ({name}) is not a camera pose (NaN/inf, or not a "
+                        f"rotation with bottom row 0 0 0 1); {REWRITE_POSES}")
+    return poses
 
 
 @dataclass
@@ -41,9 +75,11 @@ def load_transforms(path: Path) -> dict:
     try:
         meta = json.loads(path.read_text())
         frames = meta["frames"]
-        float(meta["focal_len"])
+        focal = float(meta["focal_len"])
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(f"{path} is not a valid transforms file ({exc!r}); expected focal_len, cx, cy, frames[]")
+    if not (np.isfinite(focal) and focal > 0):
+        raise UserError(f"{path}: focal_len = {focal} must be a finite number > 0; {REWRITE_POSES}")
     if not frames:
         raise UserError(f"{path} lists no frames")
     return meta
@@ -60,6 +96,9 @@ def load_audio_features(path: Path) -> torch.Tensor:
     if arr.ndim != 3 or arr.shape[1] != 16:
         raise UserError(f"audio features {path} have shape {tuple(arr.shape)}; expected [frames, 16, channels] "
                         f"(DeepSpeech: channels = 29)")
+    if not np.issubdtype(arr.dtype, np.number):
+        raise UserError(f"audio features {path} hold {arr.dtype} values, expected numbers; {REWRITE_AUDIO}")
+    check_features(arr, path)
     return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
 
 
@@ -79,10 +118,18 @@ def parse_frames(meta: dict, root: Path, image_dir: str, auds: torch.Tensor, aud
     frames = meta["frames"][::max(int(skip), 1)]
     img_ids = np.array([int(f["img_id"]) for f in frames])
     aud_ids = np.array([int(f.get("aud_id", f["img_id"])) for f in frames])
-    poses = torch.tensor(np.array([f["transform_matrix"] for f in frames], dtype=np.float32))
-    if poses.shape[1:] != (4, 4):
-        raise UserError(f"transform_matrix must be 4x4, got {tuple(poses.shape[1:])} in {root}")
-    rects = np.array([f.get("face_rect", [0, 0, 0, 0]) for f in frames], dtype=np.float64)
+    source = root / f"transforms_{meta.get('_split', 'train')}.json"
+    try:
+        matrices = np.array([f["transform_matrix"] for f in frames], dtype=np.float64)
+        rects = np.array([f.get("face_rect", [0, 0, 0, 0]) for f in frames], dtype=np.float64)
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"{source}: transform_matrix / face_rect are not numbers of one shape ({exc}); "
+                        f"{REWRITE_POSES}") from exc
+    poses = torch.tensor(check_poses(matrices, source, img_ids), dtype=torch.float32)
+    if rects.ndim != 2 or rects.shape[1] != 4 or not np.isfinite(rects).all() or (rects < 0).any():
+        k = int(np.argmax(~(np.isfinite(rects) & (rects >= 0)).all(-1))) if rects.ndim == 2 else 0
+        raise UserError(f"{source}: face_rect of frame {k} is not 4 finite numbers >= 0 (x, y, w, h); "
+                        f"re-run preprocessing step 7")
     paths = [root / image_dir / f"{i}.jpg" for i in img_ids]
     missing = [p for p in paths if not p.is_file()]
     if missing:
@@ -109,11 +156,18 @@ class AudFaceDataset:
         self.splits: dict[str, FrameSet] = {}
         for split in splits:
             meta = load_transforms(self.root / f"transforms_{split}.json")
+            meta["_split"] = split  # for messages naming the file
             self.splits[split] = parse_frames(meta, self.root, image_dir, self.auds, aud_path,
                                               testskip if split != "train" else 1)
             self.focal = float(meta["focal_len"])
             self.cx = float(meta.get("cx", self.W / 2))
             self.cy = float(meta.get("cy", self.H / 2))
+
+    def check_images(self) -> int:
+        """Decode every image of the loaded splits (and the parsing masks, when given) once; returns the count."""
+        paths = [p for fs in self.splits.values() for p in fs.image_paths]
+        check_images(paths, (self.W, self.H), "preprocessing step 5")
+        return len(paths)
 
     @property
     def aud_channels(self) -> int:
@@ -126,3 +180,29 @@ class AudFaceDataset:
         if img.shape[:2] != (self.H, self.W):
             raise UserError(f"{path} is {img.shape[1]}x{img.shape[0]} but bc.jpg is {self.W}x{self.H}")
         return torch.from_numpy(img)
+
+
+def _decode_error(path: Path, size: tuple[int, int]) -> str | None:
+    """Why ``path`` is not a decodable image of ``size`` (W, H), or None. JPEGs are decoded at 1/8 scale
+    (draft mode): every byte of the entropy-coded data is still read, so truncation is found, 10x faster."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            if im.size != size:
+                return f"is {im.size[0]}x{im.size[1]}, bc.jpg is {size[0]}x{size[1]}"
+            im.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))
+            im.load()
+    except Exception as exc:  # noqa: BLE001 - PIL raises several types for truncated / corrupt files
+        return f"cannot be decoded ({type(exc).__name__}: {exc})"
+    return None
+
+
+def check_images(paths: list[Path], size: tuple[int, int], step: str) -> None:
+    """Decode every image once before training, so a broken file stops the run now with its name, not
+    hours later when it is first sampled. size: (W, H); step: the preprocessing step that writes them."""
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=4) as pool:  # PIL releases the GIL while decoding
+        for path, why in zip(paths, pool.map(lambda p: _decode_error(p, size), paths)):
+            if why:
+                raise UserError(f"{path} {why}; re-run {step} (python data_util/process_data.py --id <id> "
+                                f"--step {step.split()[-1]} --force)")

@@ -2,7 +2,8 @@
 
 Frame i uses audio features ``aud_start + i`` (or, with ``--aud_from_pose``, the aud_id of its pose, so
 that re-rendering the validation frames compares like with like) and the head pose ``i`` of
-``test_pose_file`` (every ``testskip``-th frame, cycling when the audio is longer). The audio codes are
+``test_pose_file`` (consecutive poses; every ``testskip``-th only when a testskip is named; optionally
+smoothed with ``--smooth_poses``; cycling when the audio is longer). The audio codes are
 smoothed over the sequence by AudioAttNet, as in the original. Output: ``basedir/expname/test_aud_rst/``
 (or ``--rst_dir``) with ``<i>.jpg`` frames and ``result.mp4`` (25 fps), plus ``result_with_audio.mp4`` with ``--with_audio``.
 """
@@ -13,11 +14,12 @@ import json
 from pathlib import Path
 
 import imageio.v2 as imageio
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from .audio import sequence_codes
-from .dataset import load_audio_features, load_transforms
+from .dataset import check_poses, load_audio_features, load_transforms
 from .torso import TorsoTrainer
 from .utils import UserError, to_uint8, write_video
 
@@ -41,9 +43,27 @@ def load_driving_features(path: str, datadir: str) -> torch.Tensor:
     return load_audio_features(p)
 
 
+def smooth_poses(poses: np.ndarray, window: int) -> np.ndarray:
+    """Average each c2w [N, 4, 4] with its neighbours over ``window`` frames (clamped at the ends): the mean
+    of the translations, and the mean of the rotation matrices projected back onto a rotation (SVD)."""
+    half = window // 2
+    out = poses.copy()
+    for i in range(len(poses)):
+        part = poses[max(0, i - half): i + half + 1]
+        u, _, vt = np.linalg.svd(part[:, :3, :3].mean(0))
+        rot = u @ vt
+        if np.linalg.det(rot) < 0:   # keep a proper rotation
+            u[:, -1] *= -1
+            rot = u @ vt
+        out[i, :3, :3] = rot
+        out[i, :3, 3] = part[:, :3, 3].mean(0)
+    return out
+
+
 def drive(args: argparse.Namespace) -> Path:
     # the networks and the torso camera come from the dataset (with its own features); --aud_file drives
-    t = TorsoTrainer(argparse.Namespace(**{**vars(args), "aud_file": "aud.npy"}))
+    from NeRFs.grid import select_trainer  # --backend grid: GridTorsoTrainer
+    t = select_trainer(TorsoTrainer, args)(argparse.Namespace(**{**vars(args), "aud_file": "aud.npy"}))
     step = t.resume()
     if step == 0:
         raise UserError(f"no torso checkpoint (*_body.tar) in {t.out_dir}: train the Torso-NeRF first "
@@ -53,8 +73,15 @@ def drive(args: argparse.Namespace) -> Path:
         raise UserError(f"audio features {args.aud_file} have {feats.shape[-1]} channels per row, the trained "
                         f"AudioNet expects {t.head.audnet.encoder_conv[0].in_channels} (other feature backend?)")
     pose_file = Path(args.datadir) / args.test_pose_file
-    frames = load_transforms(pose_file)["frames"][::max(args.testskip, 1)]
-    poses = torch.tensor([f["transform_matrix"] for f in frames], dtype=torch.float32, device=t.device)
+    # consecutive poses unless a testskip was named (config or command line): the original's default of
+    # every 8th validation pose made the driven head jump 8 frames of motion per output frame
+    skip = max(args.testskip, 1) if getattr(args, "testskip_given", True) else 1
+    frames = load_transforms(pose_file)["frames"][::skip]
+    poses = check_poses(np.array([f["transform_matrix"] for f in frames], dtype=np.float64), pose_file,
+                        [f.get("img_id") for f in frames])
+    if getattr(args, "smooth_poses", 0) > 1:
+        poses = smooth_poses(poses, args.smooth_poses)
+    poses = torch.tensor(poses, dtype=torch.float32, device=t.device)
     if args.aud_from_pose:
         ids = [int(f.get("aud_id", f["img_id"])) for f in frames]
         n = len(ids) if args.test_size < 0 else min(args.test_size, len(ids))
@@ -81,7 +108,8 @@ def drive(args: argparse.Namespace) -> Path:
         images.append(img)
     video = write_video(out / "result.mp4", images, args.video_fps)
     # which pose and audio frame each output frame shows, so evaluation pairs frames exactly
-    record = {"pose_file": str(pose_file), "testskip": max(args.testskip, 1), "aud_file": str(args.aud_file),
+    record = {"pose_file": str(pose_file), "testskip": skip, "smooth_poses": getattr(args, "smooth_poses", 0),
+              "aud_file": str(args.aud_file),
               "aud_from_pose": bool(args.aud_from_pose),
               "frames": [{"frame": i, "img_id": int(frames[i % len(frames)]["img_id"]), "aud_id": int(ids[i])}
                          for i in range(n)]}

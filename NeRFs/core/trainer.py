@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from .checkpoint import list_checkpoints, load_checkpoint, resume_step, save_checkpoint
-from .utils import mse_to_psnr, pick_device, to_uint8, write_image, write_video
+from .checkpoint import (clean_partial_checkpoints, list_checkpoints, load_checkpoint, resume_step,
+                         save_checkpoint)
+from .preflight import ExperimentLock, check_disk_space, check_writable
+from .utils import UserError, mse_to_psnr, pick_device, to_uint8, write_image, write_video
 
 
 class Trainer:
@@ -30,7 +33,7 @@ class Trainer:
         self.args = args
         self.device = pick_device(args.device)
         self.out_dir = Path(args.basedir) / args.expname
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        check_writable(self.out_dir)  # now, not at the first checkpoint thousands of steps in
         self.step = 0
         self._writer = None
         torch.manual_seed(args.seed)  # network initialisation
@@ -90,37 +93,92 @@ class Trainer:
             save_checkpoint(paths[kind], payloads[kind])
 
     def resume(self) -> int:
-        """Load --ft_path, else the latest checkpoint of out_dir (unless --no_reload). Returns the step."""
+        """Load --ft_path, else the newest good checkpoint of out_dir (unless --no_reload). Returns the step.
+
+        A checkpoint that cannot be read (truncated) or holds NaN / inf is skipped, saying so, and the next
+        older one is used; an explicit --ft_path is never replaced by another file.
+        """
         a = self.args
         if a.ft_path:
-            main = Path(a.ft_path)
-        elif not a.no_reload and list_checkpoints(self.out_dir, self.ckpt_kinds[0]):
-            main = list_checkpoints(self.out_dir, self.ckpt_kinds[0])[-1]
+            candidates = [Path(a.ft_path)]
+        elif not a.no_reload:
+            candidates = list(reversed(list_checkpoints(self.out_dir, self.ckpt_kinds[0])))
         else:
             return 0
-        paths = {self.ckpt_kinds[0]: main}
-        for kind in self.ckpt_kinds[1:]:
-            paths[kind] = main.with_name(main.name.replace(f"_{self.ckpt_kinds[0]}.tar", f"_{kind}.tar"))
-        ckpts = {k: load_checkpoint(p, self.device) for k, p in paths.items() if p.is_file()}
-        if self.ckpt_kinds[0] not in ckpts:
-            ckpts[self.ckpt_kinds[0]] = load_checkpoint(main, self.device)  # raises the clear error
-        self.load_payloads(ckpts, paths, with_optimizers=True)
-        self.step = resume_step(ckpts[self.ckpt_kinds[0]], main)
-        tqdm.write(f"[{a.expname}] resumed from {main} at step {self.step}")
-        return self.step
+        skipped = []
+        for main in candidates:
+            paths = {self.ckpt_kinds[0]: main}
+            for kind in self.ckpt_kinds[1:]:
+                paths[kind] = main.with_name(main.name.replace(f"_{self.ckpt_kinds[0]}.tar", f"_{kind}.tar"))
+            try:
+                ckpts = {k: load_checkpoint(p, self.device) for k, p in paths.items() if p.is_file()}
+                if self.ckpt_kinds[0] not in ckpts:
+                    ckpts[self.ckpt_kinds[0]] = load_checkpoint(main, self.device)  # raises the clear error
+            except UserError as exc:
+                if a.ft_path:
+                    raise
+                tqdm.write(f"[{a.expname}] warning: skipping unusable checkpoint: {exc}")
+                skipped.append(main.name)
+                continue
+            self.load_payloads(ckpts, paths, with_optimizers=True)
+            self.step = resume_step(ckpts[self.ckpt_kinds[0]], main)
+            note = f" (newest good one; skipped {', '.join(skipped)})" if skipped else ""
+            tqdm.write(f"[{a.expname}] resumed from {main} at step {self.step}{note}")
+            return self.step
+        if skipped:
+            raise UserError(f"no usable checkpoint in {self.out_dir}: {', '.join(skipped)} are all broken; move "
+                            f"them away, or start over with --no_reload")
+        return 0
+
+    def preflight(self, start: int) -> None:
+        """Before the first step: every image decodes, and the disk holds what the run will write."""
+        a = self.args
+        n = self.dataset.check_images()
+        payload = self.checkpoint_payloads(start)
+        per_ckpt = sum(3 * t.numel() * t.element_size()  # weights + Adam's two moments
+                       for p in payload.values() for k, sd in p.items()
+                       if k.endswith("state_dict") and not k.startswith("optimizer") and isinstance(sd, dict)
+                       for t in sd.values() if isinstance(t, torch.Tensor))
+        steps = max(a.N_iters - start, 0)
+        n_val = len(self.dataset.splits["val"]) if "val" in self.dataset.splits else 0
+        check_disk_space(self.out_dir, {
+            f"{steps // a.i_weights + 1} checkpoints": (steps // a.i_weights + 1) * per_ckpt,
+            f"{steps // a.i_testset} validation renders": (steps // a.i_testset) * n_val * self.dataset.H
+            * self.dataset.W * 3})
+        tqdm.write(f"[{a.expname}] checked {n} images; {self.out_dir} is writable with room for this run")
 
     def fit(self) -> int:
+        """Train under the experiment's lock, after removing partial checkpoint files of killed runs."""
+        a = self.args
+        with ExperimentLock(self.out_dir, a.expname) as lock:
+            if lock.took_over:
+                tqdm.write(f"[{a.expname}] took over the lock of pid {lock.took_over}, which is no longer running")
+            removed = clean_partial_checkpoints(self.out_dir)
+            if removed:
+                tqdm.write(f"[{a.expname}] removed {len(removed)} partial checkpoint file(s) of an interrupted "
+                           f"save: {', '.join(p.name for p in removed[:3])}")
+            return self._fit()
+
+    def _fit(self) -> int:
         a = self.args
         start = self.resume()
         if start >= a.N_iters:
             tqdm.write(f"[{a.expname}] already trained to step {start} >= N_iters {a.N_iters}; nothing to do")
             return start
+        self.preflight(start)
         last_saved = start
         bar = tqdm(range(start + 1, a.N_iters + 1), initial=start, total=a.N_iters, desc=a.expname,
                    dynamic_ncols=True)
         for step in bar:
             rng, gen = self.step_randomness(step)
             logs = self.train_step(step, rng, gen)
+            if not math.isfinite(logs.get("loss", 0.0)):
+                # the weights are already poisoned: stop before anything of this state is written
+                kept = self.checkpoint_paths(last_saved)[self.ckpt_kinds[0]]
+                kept = f"the last good checkpoint {kept} is kept" if kept.is_file() else "no checkpoint was saved"
+                raise UserError(f"step {step}: the loss is {logs['loss']} (not finite); training stopped before "
+                                f"saving, {kept}. Check the inputs for NaN/inf and try a lower --lrate "
+                                f"(now {a.lrate})")
             self.step = step
             if step % a.i_print == 0 or step == start + 1:
                 bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()})
