@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import fcntl
 import importlib
 import inspect
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data_util.common import StepError, frame_ids
+from data_util.output_checks import broken_outputs
 from data_util.preprocess_log import now, read_log, record_step
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -188,7 +191,22 @@ def run_step(step: Step, args: argparse.Namespace, stage=None) -> dict:
     try:
         options = step_options(step, args)
         stage = stage or load_stage(step)
-        record = call_stage(step, stage, args.dataset_dir, force=args.force, progress=not args.no_progress, **options)
+        removed = remove_broken_outputs(step, args.dataset_dir)
+        try:
+            record = call_stage(step, stage, args.dataset_dir, force=args.force, progress=not args.no_progress,
+                                **options)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            raise StepError(no_space_message(exc, args.dataset_dir)) from exc
+        still = broken_outputs(args.dataset_dir, step.name)
+        if still:
+            raise StepError(f"{len(still)} output file(s) of {step} are broken after redoing it, first: "
+                            f"{still[0][0]} {still[0][1]}; delete them and run again, or --force this step")
+        if removed:
+            record = {**(record or {}), "redone_broken_files": [str(p) for p in removed]}
+        for warning in _warnings(record):  # preprocess.json keeps them too, but they matter now
+            print(f"warning: {step}: {warning}", file=sys.stderr, flush=True)
     except (StepError, KeyboardInterrupt) as exc:
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         record_step(args.dataset_dir, step.name, {"step": step.number, "status": status, "error": str(exc) or status,
@@ -207,6 +225,56 @@ def run_step(step: Step, args: argparse.Namespace, stage=None) -> dict:
              "wall_seconds": round(wall, 3), "options": _jsonable(options), "finished": now()}
     record_step(args.dataset_dir, step.name, entry, header)
     return entry
+
+
+def no_space_message(exc: OSError | None, dataset_dir: Path) -> str:
+    where = Path(exc.filename).parent if exc is not None and exc.filename else dataset_dir
+    return (f"no space left on {where}; nothing half-written was kept (files are written under a temporary name "
+            f"first): free some space and run the same command again")
+
+
+# bytes written per frame and pixel (ori_imgs, com_imgs, head_imgs jpg + torso_imgs, parsing png), measured
+# generously on portrait footage: a floor for the free-space check, not an exact forecast
+BYTES_PER_FRAME_PIXEL = 0.8
+
+
+def preflight(args: argparse.Namespace, frames: int, width: int, height: int) -> None:
+    """Before any step: the dataset folder takes a file, and the disk holds what the steps will write."""
+    folder = args.dataset_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write_test.{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise StepError(no_space_message(None, folder)) from exc
+        raise StepError(f"cannot write to {folder} ({exc.strerror}); choose another --dataset_root") from exc
+    present = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    need = int(frames * width * height * BYTES_PER_FRAME_PIXEL) - present
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise StepError(f"not enough space on {folder}: the steps will write about {need / 2**30:.1f} GB more "
+                        f"({frames} frames of {width}x{height}), {free / 2**30:.1f} GB free; free some space or "
+                        f"choose another --dataset_root")
+
+
+def remove_broken_outputs(step: Step, dataset_dir: Path) -> list[Path]:
+    """Remove the outputs of ``step`` that do not read back (truncated, corrupt), saying so: the step then
+    redoes exactly those, as it redoes any missing output."""
+    broken = broken_outputs(dataset_dir, step.name)
+    for path, why in broken:
+        print(f"{step}: {path} {why}; removed, the step redoes it", file=sys.stderr, flush=True)
+        path.unlink(missing_ok=True)
+    return [path for path, _ in broken]
+
+
+def _warnings(record) -> list[str]:
+    if not isinstance(record, dict):
+        return []
+    found = record.get("warnings") or []
+    found = [found] if isinstance(found, str) else list(found)
+    return ([record["warning"]] if record.get("warning") else []) + found
 
 
 def _jsonable(options: dict) -> dict:
@@ -241,6 +309,8 @@ def failure_reason(args: argparse.Namespace, step: Step, returncode: int) -> str
     entry = read_log(args.dataset_dir).get("steps", {}).get(step.name, {})
     if entry.get("status") == "failed" and entry.get("error"):
         return entry["error"]
+    if shutil.disk_usage(args.dataset_dir).free < 1 << 20:  # it could not even record its failure
+        return no_space_message(None, args.dataset_dir)
     return f"exited with code {returncode} (killed, e.g. out of memory?) without recording a reason"
 
 
@@ -284,6 +354,7 @@ def run_pipeline(args: argparse.Namespace, launch=launch_subprocess, log=say) ->
     check_config_extra(args.config_extra)   # a typo in --nerf_set fails now, not after hours of preprocessing
     info = check_video(args.video)
     log(f"{args.video}: {info.frames_25} frames at 25 fps, {info.width}x{info.height} -> {args.dataset_dir}")
+    preflight(args, info.frames_25, info.width, info.height)
     with dataset_lock(args.dataset_dir):
         remove_partial_files(args.dataset_dir)
         done: set[int] = set()
