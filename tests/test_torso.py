@@ -113,12 +113,16 @@ def test_driving_with_new_audio_gives_n_frames_a_video_and_sound(root, head_logs
 
 
 def test_driving_errors_are_clear(root, head_logs, tmp_path):
+    # its own one-step torso in a private folder: independent of what other tests left in head_logs
+    head_ckpt = str(next((head_logs / "synth_head").glob("*.tar")))
+    logs = tmp_path / "logs"
+    TorsoTrainer(make_args(root, logs, kind="torso", N_iters=1, head_ckpt=head_ckpt, **SMALL)).fit()
     np.save(tmp_path / "bad.npy", np.zeros((10, 16)))
     with pytest.raises(UserError, match=r"shape \(10, 16\); expected \[frames, 16, channels\]"):
-        drive(_drive_args(root, head_logs, "--aud_file", str(tmp_path / "bad.npy")))
+        drive(_drive_args(root, logs, "--aud_file", str(tmp_path / "bad.npy")))
     np.save(tmp_path / "narrow.npy", np.zeros((10, 16, 13)))
     with pytest.raises(UserError, match="13 channels per row, the trained AudioNet expects 29"):
-        drive(_drive_args(root, head_logs, "--aud_file", str(tmp_path / "narrow.npy")))
+        drive(_drive_args(root, logs, "--aud_file", str(tmp_path / "narrow.npy")))
     with pytest.raises(UserError, match="no torso checkpoint"):
         drive(_drive_args(root, tmp_path / "empty_logs", "--head_ckpt", str(next((head_logs / "synth_head").glob("*.tar")))))
 

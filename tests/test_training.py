@@ -111,3 +111,15 @@ def test_command_line_trains_resumes_and_renders_video(dataset_copy):
     assert reader.get_meta_data()["fps"] == 25 and reader.count_frames() == 5
     assert json.loads((folder / "metrics.json").read_text())["psnr_mean"] > 5
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    # what was written is the render: each PNG (validation and render_only) = round(255 x the float render)
+    # of the same checkpoint (+-1), metrics.json's PSNR that of the float render against the frame
+    t = HeadTrainer(make_args(dataset_copy, dataset_copy / "logs", N_rand=64, N_samples=8, N_importance=8,
+                              netwidth=64, netwidth_fine=64, testskip=1))
+    assert t.resume() == 4
+    record = json.loads((folder / "metrics.json").read_text())
+    for k, rgb, target in t.render_split("val", 4):
+        want = np.round(255 * rgb.numpy())
+        for png in (folder / f"{k:03d}.png", out / "testset_000004" / f"{k:03d}.png"):
+            assert np.abs(iio.imread(png).astype(float) - want).max() <= 1, png
+        assert record["psnr_per_frame"][k] == pytest.approx(mse_to_psnr(((rgb - target) ** 2).mean()), abs=1e-3)
+    assert record["frames"] == len(record["psnr_per_frame"]) == 5
