@@ -1,6 +1,7 @@
 """The BFM tracker: the original's four stages, with its loss weights and schedules (iteration counts are options).
 
-A focal search: for each focal of 600..1400 (step 100), on every 40th frame: pose only (Adam lr 0.1),
+A focal search: for each focal of 600..1400 (step 100; scaled by the frame size / 450 and widened until the
+  best is inside, focal_search.py), on every 40th frame: pose only (Adam lr 0.1),
   then identity + expression + pose, loss lan + 0.5 mean(id^2) + 0.4 mean(exp^2), lr x0.2 at 60 %;
   the focal with the smallest landmark loss is kept.
 B all frames at that focal: pose only, then all, same loss (lr x0.2 at half).
@@ -23,7 +24,8 @@ import torch
 from .face_model import Face3DMM
 from .geometry import second_difference, to_camera, torch_threads
 from .renderer import render, sh_shading, vertex_normals
-from .rigid_tracker import FOCAL_GRID, pnp_poses
+from .focal_search import widening_search
+from .rigid_tracker import pnp_poses
 
 DEFAULT_ITERATIONS = {"focal_pose": 2000, "focal_all": 2500, "pose": 1500, "all": 2000, "photo": 71, "refine": 50}
 PHOTO_FRAMES = 50
@@ -217,16 +219,20 @@ def _track_bfm(lms, image_size, model_dir, images, focal, device, progress, iter
     cxy = (w / 2.0, h / 2.0)
     lms_t = torch.tensor(lms, dtype=torch.float32, device=model.device)
     N = lms_t.shape[0]
-    focal_errors, focal_loss = {}, {}
+    focal_errors, focal_loss, focal_search = {}, {}, None
     id_init = None
     if focal is None:
         subset = torch.arange(0, N, focal_every) if N >= 3 * focal_every else torch.linspace(0, N - 1, min(N, 3)).long()
-        fits = fit_landmarks(model, lms_t[subset.to(model.device)], [float(f) for f in FOCAL_GRID], cxy,
-                             iters["focal_pose"], iters["focal_all"], 0.6, desc=progress and "track: A focal search")
-        focal_errors = {float(f): fit["lan"] for f, fit in zip(FOCAL_GRID, fits)}
-        focal_loss = {float(f): fit["loss"] for f, fit in zip(FOCAL_GRID, fits)}
-        focal = min(focal_loss, key=focal_loss.get)
-        fits = dict(zip(focal_loss, fits))
+        fits = {}
+
+        def evaluate(grid):  # one batched fit per round of the search (see fit_landmarks)
+            found = fit_landmarks(model, lms_t[subset.to(model.device)], [float(f) for f in grid], cxy,
+                                  iters["focal_pose"], iters["focal_all"], 0.6, desc=progress and "track: A focal search")
+            fits.update(zip(grid, found))
+            focal_errors.update({float(f): fit["lan"] for f, fit in zip(grid, found)})
+            return {float(f): fit["loss"] for f, fit in zip(grid, found)}
+        # the original's grid scaled to the frame size, widened until the best focal is inside
+        focal, focal_loss, focal_search = widening_search(evaluate, image_size)
         id_init = fits[focal]["id"]
     focal = float(focal)
     state = fit_landmarks(model, lms_t, [focal], cxy, iters["pose"], iters["all"], 0.5, id_init,
@@ -241,7 +247,8 @@ def _track_bfm(lms, image_size, model_dir, images, focal, device, progress, iter
         record["stage_D_error_px"] = landmark_errors(model, state, lms_t, focal, cxy).mean().item()
     errors = landmark_errors(model, state, lms_t, focal, cxy)
     out = {k: state[k].cpu().double().numpy() for k in ("id", "exp", "euler", "trans")}
-    return {**out, "focal": focal, "focal_errors": focal_errors, "errors": errors.cpu().double().numpy(),
+    return {**out, "focal": focal, "focal_errors": focal_errors, "focal_search": focal_search,
+            "errors": errors.cpu().double().numpy(),
             "focal_loss": focal_loss, "iterations": iters, **record}
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..common import StepError, atomic_path, face_frames, frame_ids, load_lms
+from .focal_search import describe
 
 TRACKERS = ("bfm", "rigid")
 ID_DIM, EXP_DIM = 100, 79
@@ -130,10 +131,15 @@ def run_tracking(dataset_dir, *, tracker: str = "bfm", device: str = "auto", bfm
     record = {"tracker": tracker, "device": run_device, "frames": n_frames, "tracked": int(len(valid_ids)),
               "no_landmarks": sorted(set(range(n_frames)) - set(valid_ids.tolist())),
               "focal": float(result["focal"]),
-              "focal_errors": {str(int(k)): round(v, 4) for k, v in result["focal_errors"].items()},
+              "focal_errors": {f"{k:g}": round(v, 4) for k, v in sorted(result["focal_errors"].items())},
+              "focal_search": result.get("focal_search"),
               "mean_landmark_error_px": float(result["errors"].mean()),
               "mean_trans_z": float(trans[:, 2].mean()), "seconds": round(seconds, 3),
               "seconds_per_frame": round(seconds / n_frames, 5), "params": str(out_path)}
+    if result.get("focal_search"):  # which range was searched and what came out, on the console too
+        print(f"step 6 (tracking): {describe(result['focal_search'])}", flush=True)
+        if not result["focal_search"]["inside"]:
+            record["warning"] = describe(result["focal_search"])
     if tracker == "rigid":
         record["smooth"] = smooth
     else:

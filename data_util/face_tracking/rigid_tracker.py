@@ -1,7 +1,8 @@
 """Rigid head-pose tracking from 68 landmarks with a generic face (no BFM): the --tracker rigid / --offline path.
 
 Stages (mirroring the BFM tracker's, without identity / expression):
-1. focal search: for each focal of the grid (600..1400, step 100) fit the poses of every 40th frame and keep
+1. focal search: for each focal of the grid (600..1400, step 100, scaled by the frame size / 450 and widened
+   until the best lies inside: focal_search.py) fit the poses of every 40th frame and keep
    the focal with the smallest weighted landmark error;
 2. per-frame pose: OpenCV's SQPnP on the nearly rigid points (brows, nose, eyes) for a global start, then
    batched Gauss-Newton on all 68 points with per-point weights (template.rigid_weights);
@@ -17,10 +18,11 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
 
+from .focal_search import widening_search
 from .geometry import forward_transform, torch_threads
 from .template import generic_face_68, rigid_weights
 
-FOCAL_GRID = tuple(range(600, 1401, 100))
+FOCAL_GRID = tuple(range(600, 1401, 100))   # the original's grid at 450 px; scaled in focal_search.py
 RIGID_POINTS = np.arange(17, 48)   # brows, nose, eyes: the PnP start
 FACE_RADIUS = 0.8                  # dm, lever arm converting a rotation to landmark motion
 
@@ -179,10 +181,12 @@ def _track_rigid(lms, image_size, focal, smooth, focal_every, times, progress) -
     w, h = image_size
     cxy = (w / 2.0, h / 2.0)
     template = generic_face_68()
-    focal_errors = {}
-    if focal is None:
-        focal, focal_errors = search_focal(lms, cxy, every=focal_every, template=template, progress=progress)
+    focal_errors, focal_search = {}, None
+    if focal is None:  # the original's grid scaled to the frame, widened until the best is inside
+        focal, focal_errors, focal_search = widening_search(
+            lambda grid: search_focal(lms, cxy, grid, every=focal_every, template=template, progress=progress)[1],
+            image_size)
     pose = fit_poses(lms, focal, cxy, template, smooth=smooth, times=times)
     errors = reprojection_errors(pose, lms, template, focal, cxy)
     return {"euler": pose[:, :3], "trans": pose[:, 3:], "focal": float(focal), "focal_errors": focal_errors,
-            "errors": errors}
+            "focal_search": focal_search, "errors": errors}
