@@ -46,3 +46,14 @@ def test_frames_without_landmarks_are_left_out_and_configs_match(written):
         assert got.get("testskip") == want.get("testskip"), name
         assert got["expname"] == want["expname"].replace("Oracle7", root.name), name
         assert set(got) >= set(want), name
+
+
+def test_lms_files_read_and_written_in_the_originals_text_format(tmp_path):
+    """The original's ori_imgs/<n>.lms (68 lines '%f %f'): read here, and written back byte for byte."""
+    from data_util.common import load_lms, save_lms
+    for n in (0, 89):
+        original = need("step7", "input", "ori_imgs", f"{n}.lms")
+        lms = load_lms(original)
+        assert lms.shape == (68, 2)
+        save_lms(tmp_path / f"{n}.lms", lms)
+        assert (tmp_path / f"{n}.lms").read_bytes() == original.read_bytes()

@@ -85,8 +85,9 @@ def load_transforms(path: Path) -> dict:
     return meta
 
 
-def load_audio_features(path: Path) -> torch.Tensor:
-    """aud.npy [N, 16, C] -> float32 tensor; clear errors for a missing file or a wrong shape."""
+def load_audio_features(path: Path, rewrite: str = REWRITE_AUDIO) -> torch.Tensor:
+    """aud.npy [N, 16, C] -> float32 tensor; clear errors for a missing file, a wrong shape or NaN / inf.
+    rewrite: what makes the file again (named in the error)."""
     if not path.is_file():
         raise UserError(f"missing audio features {path} (written by preprocessing step 0, or pass --aud_file)")
     try:
@@ -97,8 +98,8 @@ def load_audio_features(path: Path) -> torch.Tensor:
         raise UserError(f"audio features {path} have shape {tuple(arr.shape)}; expected [frames, 16, channels] "
                         f"(DeepSpeech: channels = 29)")
     if not np.issubdtype(arr.dtype, np.number):
-        raise UserError(f"audio features {path} hold {arr.dtype} values, expected numbers; {REWRITE_AUDIO}")
-    check_features(arr, path)
+        raise UserError(f"audio features {path} hold {arr.dtype} values, expected numbers; {rewrite}")
+    check_features(arr, path, rewrite)
     return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import imageio.v2 as imageio
@@ -19,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from .audio import sequence_codes
-from .dataset import check_poses, load_audio_features, load_transforms
+from .dataset import check_features, check_poses, load_audio_features, load_transforms
 from .torso import TorsoTrainer
 from .utils import UserError, to_uint8, write_video
 
@@ -37,10 +38,12 @@ def load_driving_features(path: str, datadir: str) -> torch.Tensor:
                             f"(data_util/audio_features.py), which is not installed in this version; pass the "
                             f"features as .npy [frames, 16, channels] instead") from None
         try:  # the dataset's own feature backend (preprocess.json), so the channels match its AudioNet
-            return torch.as_tensor(compute_features(p, **dataset_audio_options(datadir)), dtype=torch.float32)
+            feats = np.asarray(compute_features(p, **dataset_audio_options(datadir)), dtype=np.float32)
         except StepError as exc:
             raise UserError(str(exc)) from exc
-    return load_audio_features(p)
+        check_features(feats, p, "the sound itself holds NaN / inf samples: export it again as 16-bit PCM")
+        return torch.from_numpy(feats)
+    return load_audio_features(p, "compute them again from the sound (or pass the .wav itself as --aud_file)")
 
 
 def smooth_poses(poses: np.ndarray, window: int) -> np.ndarray:
@@ -103,7 +106,12 @@ def drive(args: argparse.Namespace) -> Path:
     images = []
     for i in tqdm(range(n), desc="driving", dynamic_ncols=True):
         img = to_uint8(t.render_frame(poses[i % len(poses)], codes[i]))
-        imageio.imwrite(out / f"{i}.jpg", img, quality=95)
+        part = out / f".{i}.part.jpg"  # renamed when complete: a full disk leaves no half-written frame
+        try:
+            imageio.imwrite(part, img, quality=95)
+            os.replace(part, out / f"{i}.jpg")
+        finally:
+            part.unlink(missing_ok=True)
         images.append(img)
     video = write_video(out / "result.mp4", images, args.video_fps)
     # which pose and audio frame each output frame shows, so evaluation pairs frames exactly
