@@ -19,8 +19,8 @@ def test_the_search_widens_past_the_end_holding_the_best():
         calls.append(list(grid))
         return {f: (f - 2650.0) ** 2 for f in grid}
     best, errors, record = widening_search(evaluate, (450, 450))
-    assert best == 2600.0 and record["inside"] and record["widened"] == 4
-    assert record["searched_px"] == [600.0, 3000.0] and calls[1] == [1500.0, 1600.0, 1700.0, 1800.0]
+    assert best == 2600.0 and record["inside"] and record["widened"] == 3
+    assert record["searched_px"] == [600.0, 4200.0] and calls[1] == [1500.0, 1600.0, 1700.0, 1800.0]
     best, _, record = widening_search(lambda g: {f: f for f in g}, (450, 450))     # smaller is always better
     assert best == 100.0 and not record["inside"]                                 # stops above zero
     assert "still at the end of the range" in describe(record)

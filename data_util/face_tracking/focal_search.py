@@ -5,7 +5,9 @@ The original searched 600..1400 px in steps of 100 for 450 px frames (Obama). A 
 the frame size for the same lens, and a telephoto lens needs more: on a 256 px studio clip the old grid's
 best was its top end, 1400, and every pose was then fit with the wrong perspective, silently. Here the grid
 is scaled by size / 450 (size = the larger side of the frame), and while the best focal is at an end of the
-searched range the search continues past that end, ``EXTEND`` steps at a time, at most ``MAX_ROUNDS`` times.
+searched range the search continues past that end, ``EXTEND`` steps the first time and twice as many each
+time after (a telephoto focal several times the grid's top is reached in a few rounds), at most
+``MAX_ROUNDS`` times.
 """
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ from typing import Callable
 
 BASE_GRID = tuple(range(600, 1401, 100))   # the original's, for 450 px frames
 BASE_SIZE = 450.0
-EXTEND = 4          # grid steps added past an end per round
-MAX_ROUNDS = 6      # up to 24 more steps on a side: 600..3800 px at 450 px
+EXTEND = 4          # grid steps added past an end in the first round, doubled in each further round
+MAX_ROUNDS = 5      # up to 4 + 8 + 16 + 32 + 64 = 124 more steps: 600..13800 px at 450 px
 
 
 def scaled_grid(image_size: tuple[int, int]) -> list[float]:
@@ -37,10 +39,11 @@ def widening_search(evaluate: Callable[[list[float]], dict[float, float]], image
         inside = lo < best < hi
         if inside or rounds == MAX_ROUNDS:
             break
+        n = EXTEND * 2 ** rounds
         if best == lo:
-            more = [round(lo - k * step, 3) for k in range(1, EXTEND + 1) if lo - k * step >= step / 2]
+            more = [round(lo - k * step, 3) for k in range(1, n + 1) if lo - k * step >= step / 2]
         else:
-            more = [round(hi + k * step, 3) for k in range(1, EXTEND + 1)]
+            more = [round(hi + k * step, 3) for k in range(1, n + 1)]
         if not more:       # the lower end reached (almost) zero: nothing smaller to try
             break
         errors.update(evaluate(more))
