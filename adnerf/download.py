@@ -134,7 +134,7 @@ def file_digest(path: str | os.PathLike, name: str = "sha256") -> str:
 
 
 def fetch(url: str, target: str | os.PathLike, *, what: str = "the file", sha256: str | None = None,
-          sha1: str | None = None, offline_hint: str = "", put_hint: str = "",
+          sha1: str | None = None, offline_hint: str = "", put_hint: str = "", hand_path=None,
           connect_timeout: float | None = None, read_timeout: float | None = None, attempts: int | None = None,
           backoff: float = 1.0, progress: bool = True) -> Path:
     """Download ``url`` (http, https or file) to ``target``; returns target.
@@ -142,6 +142,7 @@ def fetch(url: str, target: str | os.PathLike, *, what: str = "the file", sha256
     sha256 / sha1: the full hex digest or a leading prefix of it (checked; None = unknown, not checked).
     offline_hint: the offline alternative named in the error (e.g. "--parsing_backend mediapipe").
     put_hint: a further way to provide the file (e.g. "or pass --bisenet_weights FILE").
+    hand_path: where the user should put the file by hand, when not ``target`` (e.g. the unzipped graph).
     Nothing is left under ``target`` unless the whole, checked file arrived (temporary file + rename).
     """
     target = Path(target).expanduser()
@@ -150,7 +151,7 @@ def fetch(url: str, target: str | os.PathLike, *, what: str = "the file", sha256
     read_timeout = read_timeout if read_timeout is not None else _env_float("ADNERF_READ_TIMEOUT", READ_TIMEOUT)
     attempts = max(1, int(attempts if attempts is not None else _env_float("ADNERF_DOWNLOAD_RETRIES", ATTEMPTS)))
     alternatives = "; ".join(s for s in (put_hint, f"or work offline: {offline_hint}" if offline_hint else "") if s)
-    tail = f"download it by hand to {target}" + (f"; {alternatives}" if alternatives else "")
+    tail = f"download it by hand to {hand_path or target}" + (f"; {alternatives}" if alternatives else "")
 
     def fail(why: str) -> DownloadError:
         return DownloadError(f"cannot download {what} from {url} ({why}): {tail}")
@@ -188,7 +189,7 @@ def fetch(url: str, target: str | os.PathLike, *, what: str = "the file", sha256
                 raise fail(f"the download has {mismatch}: corrupt or changed; nothing was saved")
             os.replace(tmp, target)
             return target
-        n = f"{attempts} attempts" if attempts > 1 else "1 attempt"
+        n = f"{attempt} attempts" if attempt > 1 else "1 attempt"
         raise fail(f"{_reason(last)}, {n}") from last
     finally:
         tmp.unlink(missing_ok=True)

@@ -77,7 +77,8 @@ def fetch_deepspeech_graph(model_dir: str | os.PathLike | None = None, *, url: s
     try:
         try:  # the shared helper: timeouts, bounded retries, one-line error (the SHA-1 is the .pb's, below)
             fetch(url, tmp_zip, what="the DeepSpeech graph", progress=progress,
-                  put_hint=f"unzip it to {target}, or pass a graph with --deepspeech_graph PATH",
+                  hand_path=f"{target} (the .pb inside the zip)",
+                  put_hint="or pass a graph with --deepspeech_graph PATH",
                   offline_hint="--audio_backend mfcc (or --offline)")
         except DownloadError as exc:
             raise StepError(str(exc)) from exc

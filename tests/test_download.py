@@ -107,3 +107,33 @@ def test_disk_full_says_no_space_and_leaves_nothing(file_server, tmp_path, monke
     with pytest.raises(DownloadError, match=f"no space left on {tmp_path}"):
         fetch(f"{base}/w.pth", tmp_path / "w.pth", progress=False)
     assert list(tmp_path.iterdir()) == [tmp_path / "srv"]
+
+
+def test_every_downloader_of_the_project_gives_up_on_a_stalled_server(stalled_server, tmp_path, monkeypatch):
+    """The project's downloads all go through the helper: with short timeouts set in the environment, each
+    fails in bounded time with the URL, the path to put the file at and its offline alternative."""
+    from data_util import deepspeech_graph
+    from data_util.common import StepError
+    from data_util.face_parsing import weights as bisenet
+    from data_util.face_tracking import convert_BFM
+    from evaluation.weights import WeightsUnavailable, fetch_weights
+    monkeypatch.setenv("ADNERF_READ_TIMEOUT", "0.3")
+    monkeypatch.setenv("ADNERF_DOWNLOAD_RETRIES", "1")
+    monkeypatch.setenv("ADNERF_WEIGHTS_DIR", str(tmp_path / "eval"))
+    monkeypatch.setattr(convert_BFM, "AUX_URL", stalled_server + "/{}")
+    cases = [
+        (StepError, "--audio_backend mfcc",
+         lambda: deepspeech_graph.fetch_deepspeech_graph(tmp_path / "ds", url=stalled_server, progress=False)),
+        (StepError, "--parsing_backend mediapipe",
+         lambda: bisenet.download_weights(stalled_server, tmp_path / "bisenet.pth", progress=False)),
+        (WeightsUnavailable, "--syncnet_weights",
+         lambda: fetch_weights("SyncNet", stalled_server, "syncnet_v2.model", option="--syncnet_weights")),
+        (StepError, "--tracker rigid", lambda: convert_BFM.fetch_aux_files(tmp_path / "3DMM", timeout=0.3)),
+    ]
+    for error, hint, call in cases:
+        start = time.monotonic()
+        with pytest.raises(error) as err:
+            call()
+        assert time.monotonic() - start < 3, hint
+        msg = str(err.value)
+        assert "timed out" in msg and stalled_server in msg and hint in msg and "\n" not in msg, msg
