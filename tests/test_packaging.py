@@ -6,13 +6,26 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+
+
+def console_scripts() -> dict[str, str]:
+    """[project.scripts] of pyproject.toml (read by hand: tomllib is Python 3.11+, setup_env.sh allows 3.10)."""
+    scripts, inside = {}, False
+    for line in (ROOT / "pyproject.toml").read_text().splitlines():
+        if line.startswith("["):
+            inside = line.strip() == "[project.scripts]"
+        elif inside and "=" in line and not line.lstrip().startswith("#"):
+            name, target = (part.strip().strip('"') for part in line.split("=", 1))
+            scripts[name] = target
+    return scripts
+
+
+SCRIPTS = console_scripts()
 # the original README's entry points, kept as thin wrappers of the same main() functions
 ORIGINAL_ENTRY_POINTS = ("NeRFs/HeadNeRF/run_nerf.py", "NeRFs/TorsoNeRF/run_nerf.py", "evaluation/evaluate.py",
                          "add_audio/add_audio.py", "data_util/process_data.py")
