@@ -16,6 +16,8 @@ Modules, in the torch-ngp / RAD-NeRF split:
 - ``checkpoint``  atomic checkpoint I/O in the original key layout
 - ``audio``       per-frame and smoothed (AudioAttNet) audio codes
 - ``config``      the command line / config-file options
+- ``validate``    option values checked before any work starts (one line per failure)
+- ``preflight``   checks before long work (writable, free space, decodable inputs) and the experiment lock
 - ``utils``       small helpers: device choice, metrics, image and video files, UserError
 - ``trainer``     the training loop, validation renders and render-only, shared by head and torso
 - ``head``        Head-NeRF: the trainer of the audio-conditioned head
