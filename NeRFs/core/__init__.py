@@ -17,7 +17,7 @@ Modules, in the torch-ngp / RAD-NeRF split:
 - ``audio``       per-frame and smoothed (AudioAttNet) audio codes
 - ``config``      the command line / config-file options
 - ``validate``    option values checked before any work starts (one line per failure)
-- ``preflight``   checks before long work (writable, free space, decodable inputs) and the experiment lock
+- ``preflight``   checks before long work (output folder writable, free disk space) and the experiment lock
 - ``utils``       small helpers: device choice, metrics, image and video files, UserError
 - ``trainer``     the training loop, validation renders and render-only, shared by head and torso
 - ``head``        Head-NeRF: the trainer of the audio-conditioned head
