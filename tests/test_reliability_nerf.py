@@ -160,3 +160,15 @@ def test_driving_features_with_nan_name_the_file_and_what_to_do(synthetic_root, 
     np.save(tmp_path / "drive.npy", feats)
     with pytest.raises(UserError, match=r"drive.npy: frame 2 holds NaN or inf .*pass the .wav itself as --aud_file"):
         load_driving_features(str(tmp_path / "drive.npy"), str(synthetic_root))
+
+
+def test_a_broken_parsing_mask_is_found_before_training_when_masks_are_used(dataset_copy, tmp_path):
+    from PIL import Image
+    (dataset_copy / "parsing").mkdir()
+    for n in range(3):  # the synthetic dataset has no parsing: a few masks, the third truncated
+        Image.fromarray(np.full((24, 24, 3), 255, np.uint8)).save(dataset_copy / "parsing" / f"{n}.png")
+    png = dataset_copy / "parsing" / "2.png"
+    png.write_bytes(png.read_bytes()[:40])
+    t = HeadTrainer(make_args(dataset_copy, tmp_path, N_iters=1, datadir=str(dataset_copy), skip_bg_pixels=True))
+    with pytest.raises(UserError, match=r"parsing/2.png cannot be decoded .*--step 3 --force"):
+        t.fit()

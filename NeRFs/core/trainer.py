@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from .checkpoint import (clean_partial_checkpoints, list_checkpoints, load_checkpoint, resume_step,
                          save_checkpoint)
+from .dataset import check_images
 from .preflight import ExperimentLock, check_disk_space, check_writable
 from .utils import UserError, mse_to_psnr, pick_device, to_uint8, write_image, write_video
 
@@ -134,6 +135,12 @@ class Trainer:
         """Before the first step: every image decodes, and the disk holds what the run will write."""
         a = self.args
         n = self.dataset.check_images()
+        if getattr(a, "skip_bg_pixels", False):  # the parsing masks are read too (regions.py)
+            ds = self.dataset
+            masks = [ds.root / "parsing" / f"{i}.png" for i in ds.splits["train"].img_ids]
+            masks = [m for m in masks if m.is_file()]
+            check_images(masks, (ds.W, ds.H), "preprocessing step 3")
+            n += len(masks)
         payload = self.checkpoint_payloads(start)
         per_ckpt = sum(3 * t.numel() * t.element_size()  # weights + Adam's two moments
                        for p in payload.values() for k, sd in p.items()
