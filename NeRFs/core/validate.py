@@ -19,12 +19,15 @@ POSITIVE_COUNTS = {
     "lrate_decay": "thousands of steps per x0.1", "i_print": "steps between printouts",
     "i_img": "steps between validation images", "i_weights": "steps between checkpoints",
     "i_testset": "steps between validation renders", "i_video": "steps between videos",
-    "video_fps": "frames per second", "testskip": "validation frames step", "dim_aud_body": "audio code size",
+    "video_fps": "frames per second", "dim_aud_body": "audio code size",
 }
 NON_NEGATIVE_COUNTS = {"N_importance": "fine samples per ray (0: no fine network)", "N_iters": "training steps",
                        "nosmo_iters": "steps before smoothing", "multires": "frequencies",
                        "multires_views": "frequencies", "aud_start": "first audio frame",
-                       "smooth_poses": "frames averaged (0: off)"}
+                       "smooth_poses": "frames averaged (0: off)",
+                       # the original's step 7 writes testskip = int(n_val / 7), 0 for fewer than 7 validation
+                       # frames, and its loader reads 0 as 1: such configs must keep loading
+                       "testskip": "validation frames step (0: every frame, as 1)"}
 MIN_SAMPLES = 2     # the last coarse sample is pinned at far (background): one sample leaves no interval
 
 
