@@ -20,7 +20,7 @@ from .utils import UserError
 # Names under which the AudioAttNet optimiser state has been stored (the original's spelling first).
 AUDATT_OPTIMIZER_KEYS = ("optimizer_audatt_state_dict", "optimizer_aud_att_state_dict",
                          "optimizer_audattnet_state_dict", "optimizer_AudAtt_state_dict")
-_STEP_RE = re.compile(r"^(\d+)_(head|body)\.tar$")
+_STEP_RE = re.compile(r"^(\d+)_(head|body|gridhead|gridbody)\.tar$")  # grid*: the grid backend (NeRFs/grid)
 
 
 def save_checkpoint(path: str | Path, payload: dict) -> Path:

@@ -95,6 +95,8 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
                        help="driving: average each pose with its neighbours over this many frames (0: off)")
         g.add_argument("--rst_dir", type=str, default="test_aud_rst",
                        help="driving: output folder, inside basedir/expname unless absolute")
+    from NeRFs.grid.options import add_grid_options  # --backend and the grid backend's options
+    add_grid_options(p)
     # accepted for old configs, ignored: the original's LLFF / Blender options, and options it parsed but
     # never read (dataset_type, test_file, i_video, render_test); hidden from --help because they do nothing
     g = p.add_argument_group("accepted for old configs, ignored")

@@ -65,7 +65,8 @@ def smooth_poses(poses: np.ndarray, window: int) -> np.ndarray:
 
 def drive(args: argparse.Namespace) -> Path:
     # the networks and the torso camera come from the dataset (with its own features); --aud_file drives
-    t = TorsoTrainer(argparse.Namespace(**{**vars(args), "aud_file": "aud.npy"}))
+    from NeRFs.grid import select_trainer  # --backend grid: GridTorsoTrainer
+    t = select_trainer(TorsoTrainer, args)(argparse.Namespace(**{**vars(args), "aud_file": "aud.npy"}))
     step = t.resume()
     if step == 0:
         raise UserError(f"no torso checkpoint (*_body.tar) in {t.out_dir}: train the Torso-NeRF first "

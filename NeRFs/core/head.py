@@ -62,6 +62,8 @@ class HeadModels:
         return out
 
     def load(self, ckpt: dict, path) -> None:
+        from NeRFs.grid.kinds import check_backend  # a grid checkpoint here: one-line error
+        check_backend(ckpt, path, "mlp")
         load_module(self.coarse.network, ckpt, "network_fn_state_dict", path)
         if self.fine is not None:
             load_module(self.fine.network, ckpt, "network_fine_state_dict", path)

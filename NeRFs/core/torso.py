@@ -143,6 +143,8 @@ class TorsoTrainer(Trainer):
 
     def load_payloads(self, ckpts: dict[str, dict], paths: dict[str, Path], with_optimizers: bool) -> None:
         body, path = ckpts["body"], paths["body"]
+        from NeRFs.grid.kinds import check_backend  # a grid checkpoint here: one-line error
+        check_backend(body, path, "mlp")
         load_module(self.coarse.network, body, "network_fn_state_dict", path)
         if self.fine is not None:
             load_module(self.fine.network, body, "network_fine_state_dict", path)

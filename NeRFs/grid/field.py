@@ -1,0 +1,90 @@
+"""The grid backend's radiance field: a multi-resolution spatial encoding + small audio-conditioned MLPs.
+
+Layout (RAD-NeRF's concatenation design, sizes for a CPU):
+
+    x [N, 3] --normalise to the box--> [-1, 1]^3 --encoding--> e [N, E]
+    h = ReLU(W_e e + W_c cond + b)                   # = one linear layer on concat(e, cond)
+    h -> ReLU(Linear) -> Linear -> (density logit, geo [G])
+    density = exp(logit) (clamped)                    # what compositing.opacity reads as raw sigma
+    colour logits = MLP(concat(geo, PE2(view dir)))
+
+``cond`` is the per-frame condition: the audio code (head) or audio code + encoded pose (torso). It is the
+same for every point of a frame, so ``W_c cond`` is computed once per call and added as a bias: the same
+function as concatenating it to every point, for a fraction of the work.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from NeRFs.core.encoding import PositionalEncoding
+
+from .encoding import build_encoding
+
+DENSITY_LOGIT_MAX = 15.0  # exp(15) ~ 3.3e6: opaque in any interval; the clamp keeps float32 finite
+
+
+class GridField(nn.Module):
+    """Density and colour at points inside an axis-aligned box.
+
+    aabb: [2, 3] (min corner, max corner) in world units, stored as a buffer (saved in checkpoints).
+    cond_dim: size of the per-frame condition vector. encoding: 'triplane' | 'hash'.
+    """
+
+    def __init__(self, aabb: torch.Tensor, cond_dim: int, encoding: str = "triplane", levels: int = 4,
+                 features: int = 8, base_res: int = 32, max_res: int = 256, hidden: int = 64, geo_dim: int = 15,
+                 use_viewdirs: bool = True, view_freqs: int = 2):
+        super().__init__()
+        self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).clone())
+        self.encoding = build_encoding(encoding, levels=levels, features=features, base_res=base_res,
+                                       max_res=max_res)
+        self.cond_dim = cond_dim
+        self.sigma_in = nn.Linear(self.encoding.out_dim, hidden)
+        self.sigma_cond = nn.Linear(cond_dim, hidden, bias=False)
+        self.sigma_net = nn.Sequential(nn.ReLU(inplace=True), nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
+                                       nn.Linear(hidden, 1 + geo_dim))
+        self.use_viewdirs = use_viewdirs
+        self.view_pe = PositionalEncoding(view_freqs, 3) if use_viewdirs else None
+        view_dim = self.view_pe.out_dim if use_viewdirs else 0
+        self.colour_net = nn.Sequential(nn.Linear(geo_dim + view_dim, hidden), nn.ReLU(inplace=True),
+                                        nn.Linear(hidden, 3))
+
+    def normalise(self, pts: torch.Tensor) -> torch.Tensor:
+        """World points [N, 3] -> [-1, 1]^3 box coordinates [N, 3] (outside the box: beyond +-1)."""
+        lo, hi = self.aabb[0], self.aabb[1]
+        return (pts - lo) / (hi - lo) * 2 - 1
+
+    def view_code(self, viewdirs: torch.Tensor | None) -> torch.Tensor | None:
+        """Unit view directions [R, 3] -> per-ray colour input [R, V] (None without view dependence)."""
+        if self.view_pe is None or viewdirs is None:
+            return None
+        return self.view_pe(viewdirs)
+
+    def density(self, pts: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """pts [N, 3], cond [C] -> density [N] (>= 0), geo features [N, G]."""
+        h = self.sigma_in(self.encoding(self.normalise(pts))) + self.sigma_cond(cond)
+        out = self.sigma_net(h)
+        return torch.exp(out[:, 0].clamp(max=DENSITY_LOGIT_MAX)), out[:, 1:]
+
+    def colour(self, geo: torch.Tensor, view: torch.Tensor | None) -> torch.Tensor:
+        """geo [N, G], view [N, V] or None -> colour logits [N, 3] (sigmoid gives RGB)."""
+        return self.colour_net(geo if view is None else torch.cat((geo, view.to(geo.dtype)), dim=-1))
+
+    def forward(self, pts: torch.Tensor, view: torch.Tensor | None, cond: torch.Tensor) -> torch.Tensor:
+        """pts [N, 3], view [N, V] or None, cond [C] -> raw [N, 4]: colour logits and density."""
+        sigma, geo = self.density(pts, cond)
+        return torch.cat((self.colour(geo, view), sigma[:, None].to(geo.dtype)), dim=-1)
+
+
+def frustum_aabb(poses: torch.Tensor, H: int, W: int, focal: float, cx: float, cy: float, near: float,
+                 far: float, margin: float = 0.02) -> torch.Tensor:
+    """The box [2, 3] holding every point the cameras poses [N, 4, 4] sample between near and far:
+    the corners of each camera's frustum, plus ``margin`` of the box size on every side."""
+    corners = torch.tensor([[0, 0], [0, W - 1], [H - 1, 0], [H - 1, W - 1]], dtype=torch.float32)
+    dirs = torch.stack(((corners[:, 1] - cx) / focal, -(corners[:, 0] - cy) / focal, -torch.ones(4)), -1)
+    rot, trans = poses[:, :3, :3].float(), poses[:, :3, 3].float()
+    d = torch.einsum("nij,kj->nki", rot, dirs)  # [N, 4, 3]
+    pts = torch.cat([trans[:, None] + d * z for z in (near, far)], dim=1).reshape(-1, 3)
+    lo, hi = pts.min(0).values, pts.max(0).values
+    pad = (hi - lo) * margin
+    return torch.stack((lo - pad, hi + pad))

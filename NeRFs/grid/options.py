@@ -1,0 +1,32 @@
+"""Command-line / config options of the grid backend (added to both NeRFs' parsers by NeRFs/core/config.py)."""
+from __future__ import annotations
+
+import argparse
+
+BACKENDS = ("mlp", "grid")
+
+
+def add_grid_options(parser) -> None:
+    """``--backend`` and the grid backend's own options (ignored by the MLP backend)."""
+    g = parser.add_argument_group("backend (docs/grid_backend.md)")
+    g.add_argument("--backend", choices=BACKENDS, default="mlp",
+                   help="mlp: AD-NeRF's networks (default); grid: tri-plane encoding + small MLPs + occupancy grid")
+    g.add_argument("--grid_encoding", choices=("triplane", "hash"), default="triplane",
+                   help="spatial encoding of the grid backend")
+    g.add_argument("--grid_levels", type=int, default=4, help="grid backend: encoding levels")
+    g.add_argument("--grid_features", type=int, default=8, help="grid backend: features per plane / level")
+    g.add_argument("--grid_base_res", type=int, default=32, help="grid backend: coarsest level's resolution")
+    g.add_argument("--grid_max_res", type=int, default=128, help="grid backend: finest level's resolution")
+    g.add_argument("--grid_hidden", type=int, default=64, help="grid backend: MLP width")
+    g.add_argument("--grid_samples", type=int, default=64, help="grid backend: samples per ray (one pass)")
+    g.add_argument("--grid_lrate", type=float, default=1e-2, help="grid backend: learning rate of the encoding")
+    g.add_argument("--grid_lrate_net", type=float, default=2e-3,
+                   help="grid backend: learning rate of the MLPs and AudioNet (AudioAttNet: 5x)")
+    g.add_argument("--grid_sparsity", type=float, default=1e-3,
+                   help="grid backend: weight of the sparsity loss log(1 + 2 density^2) on the samples, which "
+                        "drives empty space to zero density (so skipping it cannot change a pixel)")
+    g.add_argument("--occ_res", type=int, default=64, help="grid backend: occupancy grid cells per side")
+    g.add_argument("--occ_thresh", type=float, default=0.1, help="grid backend: density below which a cell is empty")
+    g.add_argument("--occ_update", type=int, default=16, help="grid backend: steps between occupancy updates")
+    g.add_argument("--occupancy", action=argparse.BooleanOptionalAction, default=True,
+                   help="grid backend: skip samples in empty cells (--no-occupancy: query every sample)")

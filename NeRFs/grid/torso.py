@@ -1,0 +1,169 @@
+"""Grid backend Torso-NeRF: a GridField for the torso on top of the frozen grid head.
+
+As ``NeRFs/core/torso.py``: the torso is seen from the first training camera, conditioned on the head's
+smoothed audio code and the encoded head pose (42 values), composited ``C = C_head * T_torso + C_torso_fg``
+and trained against com_imgs; the head, AudioNet and AudioAttNet stay frozen. The torso field has its own
+occupancy grid over the torso camera's frustum, probed with the condition of random training frames.
+Checkpoints: ``{step}_gridbody.tar`` (torso) and ``{step}_gridhead.tar`` (the head used) in basedir/expname.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from NeRFs.core.audio import frame_code, sequence_codes
+from NeRFs.core.checkpoint import list_checkpoints, load_checkpoint, load_module, load_optimizer, resume_step
+from NeRFs.core.dataset import AudFaceDataset
+from NeRFs.core.rays import get_rays, rays_at, sample_pixels
+from NeRFs.core.regions import scatter_rays
+from NeRFs.core.torso import POSE_FREQS, composite_head_torso, pose_condition
+from NeRFs.core.trainer import Trainer
+from NeRFs.core.utils import UserError, mse_to_psnr
+
+from .field import frustum_aabb
+from .kinds import GRID_BODY, GRID_HEAD, check_backend
+from .models import (GridHeadModels, build_grid_field, build_occupancy, grid_optimizer, grid_settings,
+                     set_decayed_lr, sparsity_loss)
+from .render import render_rays_grid, render_rays_grid_chunked
+
+
+def find_grid_head_checkpoint(args: argparse.Namespace) -> Path:
+    """--head_ckpt, else the latest *_gridhead.tar in basedir/expname, else in basedir/<id>_head."""
+    if args.head_ckpt:
+        return Path(args.head_ckpt)
+    folders = [Path(args.basedir) / args.expname]
+    if args.expname.endswith("_com"):
+        folders.append(Path(args.basedir) / (args.expname[:-4] + "_head"))
+    for folder in folders:
+        found = list_checkpoints(folder, GRID_HEAD)
+        if found:
+            return found[-1]
+    raise UserError(f"no grid head checkpoint (*_{GRID_HEAD}.tar) in {' or '.join(map(str, folders))}: train the "
+                    f"Head-NeRF with --backend grid first, or pass --head_ckpt PATH")
+
+
+class GridTorsoTrainer(Trainer):
+    ckpt_kinds = (GRID_BODY, GRID_HEAD)
+
+    def __init__(self, args: argparse.Namespace, splits: tuple[str, ...] = ("train", "val")):
+        super().__init__(args)
+        ds = self.dataset = AudFaceDataset(args.datadir, "com_imgs", args.aud_file, args.testskip, splits)
+        self.bc_img = ds.bc_img.to(self.device)
+        self.auds = {k: v.auds.to(self.device) for k, v in ds.splits.items()}
+        first = ds.splits["train"] if "train" in ds.splits else next(iter(ds.splits.values()))
+        head_aabb = frustum_aabb(first.poses, ds.H, ds.W, ds.focal, ds.cx, ds.cy, args.near, args.far)
+        self.head = GridHeadModels.build(args, ds.aud_channels, head_aabb, self.device)
+        self.head_ckpt_path = find_grid_head_checkpoint(args)
+        head_ckpt = load_checkpoint(self.head_ckpt_path, self.device)
+        self.head.load(head_ckpt, self.head_ckpt_path)
+        self.head_step = resume_step(head_ckpt, self.head_ckpt_path)
+        self.head.eval()
+        for mod in self.head.modules():
+            for p in mod.parameters():
+                p.requires_grad_(False)
+        self.torso_c2w = first.poses[0].to(self.device)  # the fixed torso camera
+        aabb = frustum_aabb(self.torso_c2w[None].cpu(), ds.H, ds.W, ds.focal, ds.cx, ds.cy, args.near, args.far)
+        cond_dim = args.dim_aud + 2 * 3 * (1 + 2 * POSE_FREQS)
+        self.field = build_grid_field(args, aabb, cond_dim).to(self.device)
+        self.occ = build_occupancy(args, aabb).to(self.device)
+        self.optimizer = grid_optimizer(self.field, args)
+        self.settings = grid_settings(args)
+        self.smooth = self.head_step > args.nosmo_iters
+        tqdm.write(f"[{args.expname}] grid head from {self.head_ckpt_path} (step {self.head_step}), frozen")
+
+    def trained_parameters(self):
+        return self.field.parameters()
+
+    def condition(self, split: str, k: int, pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(audio code [dim_aud], torso condition [dim_aud + 42]) of frame k of a split."""
+        code = frame_code(self.head.audnet, self.head.attnet, self.auds[split], k, self.smooth, self.args.smo_size)
+        return code, torch.cat((code, pose_condition(pose)))
+
+    @torch.no_grad()
+    def update_occupancy(self, step: int, rng: np.random.Generator, gen: torch.Generator) -> None:
+        a = self.args
+        if not a.occupancy or (step - 1) % max(a.occ_update, 1):
+            return
+        train = self.dataset.splits["train"]
+        k = int(rng.integers(len(train)))
+        cond = self.condition("train", k, train.poses[k].to(self.device))[1]
+        self.occ.update(lambda p: self.field.density(p, cond)[0], gen)
+
+    def train_step(self, step: int, rng: np.random.Generator, gen: torch.Generator) -> dict[str, float]:
+        a, ds, dev = self.args, self.dataset, self.device
+        self.update_occupancy(step, rng, gen)
+        train = ds.splits["train"]
+        k = int(rng.integers(len(train)))
+        target_img = ds.image("train", k).to(dev)
+        coords = torch.from_numpy(sample_pixels(a.N_rand, ds.H, ds.W, rng)).to(dev)
+        target = target_img[coords[:, 0], coords[:, 1]]
+        bc_rgb = self.bc_img[coords[:, 0], coords[:, 1]]
+        pose = train.poses[k].to(dev)
+        with torch.no_grad():  # the frozen head needs no autograd graph
+            code, cond = self.condition("train", k, pose)
+            o, d = rays_at(coords, ds.focal, pose, ds.cx, ds.cy)
+            head_rgb = self.head.render_rays(o, d, a.near, a.far, bc_rgb, code, self.settings, gen)["rgb_map"]
+        o, d = rays_at(coords, ds.focal, self.torso_c2w, ds.cx, ds.cy)
+        torso = render_rays_grid(self.field, self.occ, o, d, a.near, a.far, torch.zeros_like(bc_rgb), cond,
+                                 self.settings, gen)
+        img_loss = F.mse_loss(composite_head_torso(head_rgb, torso), target)
+        loss = img_loss + a.grid_sparsity * sparsity_loss(torso["density_kept"])
+        lr = set_decayed_lr(self.optimizer, step - 1, a.N_iters)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        sync = getattr(self, "_grad_sync", None)
+        if sync is not None:
+            sync(self.trained_parameters())
+        self.optimizer.step()
+        return {"loss": loss.item(), "psnr": mse_to_psnr(img_loss.item()), "lr": lr,
+                "occupied": self.occ.occupied_fraction()}
+
+    def checkpoint_payloads(self, step: int) -> dict[str, dict]:
+        body = {"backend": "grid", "global_step": step, "grid_field_state_dict": self.field.state_dict(),
+                "occupancy_state_dict": self.occ.state_dict(), "optimizer_state_dict": self.optimizer.state_dict()}
+        return {GRID_BODY: body, GRID_HEAD: {"global_step": self.head_step, **self.head.state_dicts()}}
+
+    def load_payloads(self, ckpts: dict[str, dict], paths: dict[str, Path], with_optimizers: bool) -> None:
+        body, path = ckpts[GRID_BODY], paths[GRID_BODY]
+        check_backend(body, path, "grid")
+        load_module(self.field, body, "grid_field_state_dict", path)
+        load_module(self.occ, body, "occupancy_state_dict", path)
+        if GRID_HEAD in ckpts and not self.args.head_ckpt:  # the head saved beside the body
+            self.head.load(ckpts[GRID_HEAD], paths[GRID_HEAD])
+        if with_optimizers and not load_optimizer(self.optimizer, body, "optimizer_state_dict"):
+            tqdm.write(f"warning: {path} holds no optimiser state; the optimiser starts fresh")
+
+    @torch.no_grad()
+    def render_frame(self, pose: torch.Tensor, code: torch.Tensor, rows: slice = slice(None)) -> torch.Tensor:
+        """Head + torso image [H, W, 3] (or a band of ``rows``) for a head pose [4, 4] and a code [dim_aud]."""
+        a, ds = self.args, self.dataset
+        s = self.settings.for_inference(a.early_stop_T)
+        full = rows == slice(None)
+        head = self.head.render_image(pose, code, self.bc_img, ds.focal, ds.cx, ds.cy, a.near, a.far, s, rows,
+                                      region=self.render_region("head") if full else None)
+        o, d = (x[rows].reshape(-1, 3) for x in get_rays(ds.H, ds.W, ds.focal, self.torso_c2w, ds.cx, ds.cy))
+        cond = torch.cat((code, pose_condition(pose)))
+        region = self.render_region("person") if full else None
+        if region is not None:
+            o, d = o[region], d[region]
+        torso = render_rays_grid_chunked(self.field, self.occ, o, d, a.near, a.far, torch.zeros_like(o), cond, s,
+                                         keys=("rgb_fg_map", "trans_last"))
+        n = head["rgb_map"].shape[0] * head["rgb_map"].shape[1]
+        torso = scatter_rays(torso, region, {"rgb_fg_map": torch.zeros(n, 3, device=self.device),
+                                             "trans_last": torch.ones(n, device=self.device)})
+        return composite_head_torso(head["rgb_map"].reshape(-1, 3), torso).reshape(head["rgb_map"].shape)
+
+    @torch.no_grad()
+    def render_split(self, split: str, step: int, indices=None):
+        frames = self.dataset.splits[split]
+        codes = sequence_codes(self.head.audnet, self.head.attnet, self.auds[split], self.smooth, self.args.smo_size)
+        self.field.eval()
+        for k in range(len(frames)) if indices is None else indices:
+            yield k, self.render_frame(frames.poses[k].to(self.device), codes[k]), \
+                self.dataset.image(split, k).to(self.device)
+        self.field.train()
