@@ -118,7 +118,8 @@ def test_steps_run_in_order_and_independent_ones_concurrently(args):
     assert start["tracking"] < end["parsing"] and start["parsing"] < end["tracking"]      # tracking beside parsing
     assert start["transforms"] >= max(end.values()) - 1e-9 - (end["transforms"] - start["transforms"])
     # each stage got its backend and options
-    assert fakes.calls["audio"][0] == {"video": str(args.video), "backend": "mfcc"}  # not given: stage default
+    assert fakes.calls["audio"][0] == {"video": str(args.video), "backend": "mfcc",   # graph not given: default
+                                       "audio_channel": "first"}                      # the original's channel
     assert fakes.calls["landmarks"][0] == {"backend": "dlib", "device": "cpu"}
     assert fakes.calls["parsing"][0]["backend"] == "mediapipe" and fakes.calls["tracking"][0]["tracker"] == "rigid"
     assert fakes.calls["transforms"][0] == {"config_extra": {"N_iters": "1000"}, "subject": "subj"}
