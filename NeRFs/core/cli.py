@@ -15,7 +15,8 @@ def train_or_render(trainer_cls) -> Callable:
     """The default action: ``--render_only`` renders the validation frames, otherwise train / resume."""
     def action(args):
         from NeRFs.grid import select_trainer  # --backend grid: the grid counterpart of trainer_cls
-        trainer = select_trainer(trainer_cls, args)(args)
+        from .distributed import distributed_trainer  # under torchrun: data-parallel over the ranks
+        trainer = distributed_trainer(select_trainer(trainer_cls, args))(args)
         return trainer.render_only() if args.render_only else trainer.fit()
     return action
 

@@ -49,10 +49,9 @@ class GridHeadTrainer(Trainer):
     def smoothing(self, step: int) -> bool:
         return step > self.args.nosmo_iters
 
-    def trained_parameters(self):
-        """Parameters that receive gradients (for distributed gradient averaging)."""
-        for mod in (self.models.field, self.models.audnet, self.models.attnet):
-            yield from mod.parameters()
+    def occupancy_grids(self):
+        """The occupancy grids this trainer updates (kept identical across ranks by distributed.py)."""
+        return [self.models.occ]
 
     def update_occupancy(self, step: int, rng: np.random.Generator, gen: torch.Generator) -> None:
         """Every ``occ_update`` steps: probe the grid with the audio code of a random training frame."""
@@ -85,19 +84,12 @@ class GridHeadTrainer(Trainer):
             set_decayed_lr(opt, step - 1, a.N_iters)
             opt.zero_grad(set_to_none=True)
         loss.backward()
-        self.sync_gradients()
         self.optimizer.step()
         self.optimizer_aud.step()
         if smooth:
             self.optimizer_audatt.step()
         return {"loss": loss.item(), "psnr": mse_to_psnr(img_loss.item()), "lr": lr,
                 "occupied": m.occ.occupied_fraction()}
-
-    def sync_gradients(self) -> None:
-        """Hook for distributed training (NeRFs/core/distributed.py); a no-op in a single process."""
-        sync = getattr(self, "_grad_sync", None)
-        if sync is not None:
-            sync(self.trained_parameters())
 
     def checkpoint_payloads(self, step: int) -> dict[str, dict]:
         payload = {"global_step": step, **self.models.state_dicts(),

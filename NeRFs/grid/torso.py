@@ -76,8 +76,9 @@ class GridTorsoTrainer(Trainer):
         self.smooth = self.head_step > args.nosmo_iters
         tqdm.write(f"[{args.expname}] grid head from {self.head_ckpt_path} (step {self.head_step}), frozen")
 
-    def trained_parameters(self):
-        return self.field.parameters()
+    def occupancy_grids(self):
+        """The occupancy grids this trainer updates (kept identical across ranks by distributed.py)."""
+        return [self.occ]
 
     def condition(self, split: str, k: int, pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(audio code [dim_aud], torso condition [dim_aud + 42]) of frame k of a split."""
@@ -116,9 +117,6 @@ class GridTorsoTrainer(Trainer):
         lr = set_decayed_lr(self.optimizer, step - 1, a.N_iters)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        sync = getattr(self, "_grad_sync", None)
-        if sync is not None:
-            sync(self.trained_parameters())
         self.optimizer.step()
         return {"loss": loss.item(), "psnr": mse_to_psnr(img_loss.item()), "lr": lr,
                 "occupied": self.occ.occupied_fraction()}
