@@ -1,4 +1,5 @@
 """Torso-NeRF: composite, frozen head, learning, checkpoints, driving with new audio, clear errors."""
+import json
 import wave
 
 import imageio.v2 as imageio
@@ -106,6 +107,12 @@ def test_driving_with_new_audio_gives_n_frames_a_video_and_sound(root, head_logs
     assert reader.count_frames() == 12 and reader.get_meta_data()["fps"] == 25
     info = probe(video)
     assert info.has_video and info.has_audio and abs(info.duration - 12 / 25) < 0.1
+    # frames.json says which pose and audio frame each output frame shows: aud_start + i, poses in order
+    record = json.loads((out / "frames.json").read_text())
+    val_ids = [f["img_id"] for f in json.loads((root / "transforms_val.json").read_text())["frames"]]
+    val_ids = val_ids[::record["testskip"]]
+    assert [f["aud_id"] for f in record["frames"]] == list(range(2, 14))
+    assert [f["img_id"] for f in record["frames"]] == [val_ids[i % len(val_ids)] for i in range(12)]
     # -1: the whole audio (40 - aud_start frames), poses cycle through the 3 validation poses
     drive(_drive_args(root, head_logs, "--aud_file", str(tmp_path / "new_aud.npy"), "--test_size", "-1",
                       "--aud_start", "10"))
