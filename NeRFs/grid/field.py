@@ -5,7 +5,7 @@ Layout (RAD-NeRF's concatenation design, sizes for a CPU):
     x [N, 3] --normalise to the box--> [-1, 1]^3 --encoding--> e [N, E]
     h = ReLU(W_e e + W_c cond + b)                   # = one linear layer on concat(e, cond)
     h -> ReLU(Linear) -> Linear -> (density logit, geo [G])
-    density = exp(logit) (clamped)                    # what compositing.opacity reads as raw sigma
+    density = max(exp(logit) - 1, 0)                  # what compositing.opacity reads as raw sigma
     colour logits = MLP(concat(geo, PE2(view dir)))
 
 ``cond`` is the per-frame condition: the audio code (head) or audio code + encoded pose (torso). It is the
@@ -15,13 +15,22 @@ function as concatenating it to every point, for a fraction of the work.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from NeRFs.core.encoding import PositionalEncoding
 
 from .encoding import build_encoding
 
+DENSITY_LOGIT_INIT = 0.2
 DENSITY_LOGIT_MAX = 15.0  # exp(15) ~ 3.3e6: opaque in any interval; the clamp keeps float32 finite
+
+
+def density_activation(logit: torch.Tensor) -> torch.Tensor:
+    """max(exp(logit) - 1, 0): exactly zero for logit <= 0, so empty space is truly empty (skipping it then
+    changes no pixel at all) and is reached by crossing 0 rather than by driving exp(logit) towards 0;
+    exponential above 0, so opaque matter (densities of hundreds) is a few logit units away."""
+    return F.relu(torch.expm1(logit.clamp(max=DENSITY_LOGIT_MAX)))
 
 
 class GridField(nn.Module):
@@ -43,6 +52,8 @@ class GridField(nn.Module):
         self.sigma_cond = nn.Linear(cond_dim, hidden, bias=False)
         self.sigma_net = nn.Sequential(nn.ReLU(inplace=True), nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
                                        nn.Linear(hidden, 1 + geo_dim))
+        with torch.no_grad():  # start as a light fog (density ~0.2): see-through, above the occupancy
+            self.sigma_net[-1].bias[0] = DENSITY_LOGIT_INIT  # threshold (nothing skipped before training)
         self.use_viewdirs = use_viewdirs
         self.view_pe = PositionalEncoding(view_freqs, 3) if use_viewdirs else None
         view_dim = self.view_pe.out_dim if use_viewdirs else 0
@@ -61,10 +72,13 @@ class GridField(nn.Module):
         return self.view_pe(viewdirs)
 
     def density(self, pts: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """pts [N, 3], cond [C] -> density [N] (>= 0), geo features [N, G]."""
-        h = self.sigma_in(self.encoding(self.normalise(pts))) + self.sigma_cond(cond)
-        out = self.sigma_net(h)
-        return torch.exp(out[:, 0].clamp(max=DENSITY_LOGIT_MAX)), out[:, 1:]
+        """pts [N, 3], cond [C] -> density [N] (>= 0; 0 outside the box), geo features [N, G]."""
+        x = self.normalise(pts)
+        out = self.sigma_net(self.sigma_in(self.encoding(x)) + self.sigma_cond(cond))
+        # the box is the modelled volume: nothing outside it (validation and driving poses may reach a
+        # little beyond the training frustums), so skipping such points or querying them gives one image
+        inside = (x.abs() <= 1).all(-1)
+        return density_activation(out[:, 0]) * inside, out[:, 1:]
 
     def colour(self, geo: torch.Tensor, view: torch.Tensor | None) -> torch.Tensor:
         """geo [N, G], view [N, V] or None -> colour logits [N, 3] (sigmoid gives RGB)."""

@@ -25,7 +25,7 @@ from NeRFs.core.utils import mse_to_psnr
 
 from .field import frustum_aabb
 from .kinds import GRID_HEAD
-from .models import GridHeadModels, grid_optimizer, grid_settings, set_decayed_lr, sparsity_loss
+from .models import GridHeadModels, grid_optimizer, grid_settings, set_decayed_lr, box_sparsity, SPARSITY_POINTS
 
 
 class GridHeadTrainer(Trainer):
@@ -78,7 +78,7 @@ class GridHeadTrainer(Trainer):
         code = frame_code(m.audnet, m.attnet, self.auds["train"], k, smooth, a.smo_size)
         out = m.render_rays(rays_o, rays_d, a.near, a.far, bc_rgb, code, self.settings, gen)
         img_loss = F.mse_loss(out["rgb_map"], target)
-        loss = img_loss + a.grid_sparsity * sparsity_loss(out["density_kept"])
+        loss = img_loss + a.grid_sparsity * box_sparsity(m.field, code, SPARSITY_POINTS, gen)
         lr = set_decayed_lr(self.optimizer, step - 1, a.N_iters)  # lr of the step about to be taken
         for opt in (self.optimizer, self.optimizer_aud, self.optimizer_audatt):
             set_decayed_lr(opt, step - 1, a.N_iters)

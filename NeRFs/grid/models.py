@@ -58,6 +58,18 @@ def sparsity_loss(density: torch.Tensor) -> torch.Tensor:
     return torch.log1p(2 * density.float() ** 2).mean()
 
 
+SPARSITY_POINTS = 4096  # random points of the box per step for the sparsity loss
+
+
+def box_sparsity(field, cond: torch.Tensor, n: int, generator: torch.Generator | None) -> torch.Tensor:
+    """``sparsity_loss`` at n uniformly random points of the field's box (cond [C]): it reaches the cells
+    that the occupancy grid skips (which no ray sample queries), so skipped space keeps falling to zero
+    density and skipping it stays invisible (tests/test_grid_backend.py)."""
+    lo, hi = field.aabb[0], field.aabb[1]
+    pts = lo + torch.rand(n, 3, device=lo.device, generator=generator) * (hi - lo)
+    return sparsity_loss(field.density(pts, cond)[0])
+
+
 def set_decayed_lr(optimizer: torch.optim.Optimizer, step: int, n_iters: int) -> float:
     """lr = base_lr * 0.1^(step / N_iters) for every group (RAD-NeRF's schedule); returns group 0's."""
     factor = 0.1 ** (step / max(n_iters, 1))

@@ -23,10 +23,10 @@ def add_grid_options(parser) -> None:
     g.add_argument("--grid_lrate_net", type=float, default=2e-3,
                    help="grid backend: learning rate of the MLPs and AudioNet (AudioAttNet: 5x)")
     g.add_argument("--grid_sparsity", type=float, default=1e-3,
-                   help="grid backend: weight of the sparsity loss log(1 + 2 density^2) on the samples, which "
-                        "drives empty space to zero density (so skipping it cannot change a pixel)")
+                   help="grid backend: weight of the sparsity loss log(1 + 2 density^2) at random points of the "
+                        "box, which drives empty space to zero density (so skipping it cannot change a pixel)")
     g.add_argument("--occ_res", type=int, default=64, help="grid backend: occupancy grid cells per side")
-    g.add_argument("--occ_thresh", type=float, default=0.1, help="grid backend: density below which a cell is empty")
+    g.add_argument("--occ_thresh", type=float, default=0.005, help="grid backend: density below which a cell is empty")
     g.add_argument("--occ_update", type=int, default=16, help="grid backend: steps between occupancy updates")
     g.add_argument("--occupancy", action=argparse.BooleanOptionalAction, default=True,
                    help="grid backend: skip samples in empty cells (--no-occupancy: query every sample)")

@@ -28,7 +28,7 @@ from NeRFs.core.utils import UserError, mse_to_psnr
 from .field import frustum_aabb
 from .kinds import GRID_BODY, GRID_HEAD, check_backend
 from .models import (GridHeadModels, build_grid_field, build_occupancy, grid_optimizer, grid_settings,
-                     set_decayed_lr, sparsity_loss)
+                     set_decayed_lr, box_sparsity, SPARSITY_POINTS)
 from .render import render_rays_grid, render_rays_grid_chunked
 
 
@@ -113,7 +113,7 @@ class GridTorsoTrainer(Trainer):
         torso = render_rays_grid(self.field, self.occ, o, d, a.near, a.far, torch.zeros_like(bc_rgb), cond,
                                  self.settings, gen)
         img_loss = F.mse_loss(composite_head_torso(head_rgb, torso), target)
-        loss = img_loss + a.grid_sparsity * sparsity_loss(torso["density_kept"])
+        loss = img_loss + a.grid_sparsity * box_sparsity(self.field, cond, SPARSITY_POINTS, gen)
         lr = set_decayed_lr(self.optimizer, step - 1, a.N_iters)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -1,0 +1,146 @@
+"""The grid backend (--backend grid): encodings, occupancy skipping, checkpoints, learning, command lines."""
+import numpy as np
+import pytest
+import torch
+
+from NeRFs.core.checkpoint import list_checkpoints, load_checkpoint
+from NeRFs.core.head import HeadTrainer
+from NeRFs.core.utils import UserError, mse_to_psnr
+from NeRFs.grid.encoding import HashGridEncoding, TriPlaneEncoding
+from NeRFs.grid.field import GridField
+from NeRFs.grid.head import GridHeadTrainer
+from NeRFs.grid.occupancy import OccupancyGrid
+from conftest import make_args
+
+# small, fast grid settings: a few seconds per test on 2 CPU cores
+GRID = {"backend": "grid", "N_rand": 256, "grid_samples": 32, "grid_max_res": 64, "grid_levels": 3,
+        "occ_res": 32, "occ_update": 4, "testskip": 2}
+
+
+def val_psnr(trainer, indices=(0, 1)) -> float:
+    return float(np.mean([mse_to_psnr(((rgb - gt) ** 2).mean())
+                          for _, rgb, gt in trainer.render_split("val", trainer.step, list(indices))]))
+
+
+# ----- encodings -----
+@pytest.mark.parametrize("enc", [TriPlaneEncoding(levels=3, features=4, base_res=8, max_res=32),
+                                 HashGridEncoding(levels=4, features=2, log2_table=12, base_res=4, max_res=32)])
+def test_encoding_shapes_and_gradients(enc):
+    x = (torch.rand(100, 3) * 2 - 1).requires_grad_(True)
+    y = enc(x)
+    assert y.shape == (100, enc.out_dim) and torch.isfinite(y).all()
+    y.square().sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in enc.parameters())
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
+def test_triplane_interpolates_linear_planes_exactly():
+    """Planes holding a linear function of the plane coordinates return that function at any point."""
+    enc = TriPlaneEncoding(levels=1, features=2, base_res=9, max_res=9)
+    r = torch.linspace(-1, 1, 9)
+    with torch.no_grad():
+        for p in range(3):  # planes (xy, yz, xz): feature 0 = first axis, feature 1 = second axis
+            enc.planes[0][p, 0] = r[None, :].expand(9, 9)   # grid_sample's x runs along the width
+            enc.planes[0][p, 1] = r[:, None].expand(9, 9)
+    x = torch.rand(50, 3) * 2 - 1
+    y = enc(x).view(50, 3, 2)
+    for p, (i, j) in enumerate(((0, 1), (1, 2), (0, 2))):
+        assert torch.allclose(y[:, p, 0], x[:, i], atol=1e-5) and torch.allclose(y[:, p, 1], x[:, j], atol=1e-5)
+
+
+def test_hash_grid_interpolates_a_dense_level_trilinearly():
+    """A level that fits the table is a dense grid: vertex values linear in the coordinates come back exactly."""
+    res = 8
+    enc = HashGridEncoding(levels=1, features=1, log2_table=10, base_res=res, max_res=res)
+    side = res + 1
+    ijk = torch.stack(torch.meshgrid(*[torch.arange(side)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    with torch.no_grad():
+        enc.table[0, :side ** 3, 0] = (ijk.float() @ torch.tensor([1.0, 2.0, 3.0])) / res
+    x = torch.rand(50, 3) * 2 - 1
+    u = (x + 1) / 2
+    assert torch.allclose(enc(x)[:, 0], u @ torch.tensor([1.0, 2.0, 3.0]), atol=1e-5)
+
+
+# ----- occupancy grid -----
+def test_occupancy_marks_matter_and_skips_the_rest():
+    aabb = torch.tensor([[-1.0, -1, -1], [1, 1, 1]])
+    occ = OccupancyGrid(aabb, res=16, thresh=0.1)
+    assert bool(occ.query(torch.zeros(1, 3)))  # never probed: occupied
+    ball = lambda p: 100.0 * (p.norm(dim=-1) < 0.3).float()  # noqa: E731
+    for _ in range(8):
+        occ.update(ball)
+    inside, far, outside = torch.tensor([[0.0, 0, 0]]), torch.tensor([[0.9, 0.9, 0.9]]), torch.tensor([[2.0, 0, 0]])
+    assert occ.query(inside).item() and not occ.query(far).item() and not occ.query(outside).item()
+    assert 0.005 < occ.occupied_fraction() < 0.1
+
+
+# ----- the backend end to end -----
+@pytest.fixture(scope="module")
+def grid_trained(synthetic_root, tmp_path_factory):
+    """A grid head trained for 150 steps (seconds), with its validation PSNR before and after."""
+    t = GridHeadTrainer(make_args(synthetic_root, tmp_path_factory.mktemp("grid_logs"), N_iters=150,
+                                  i_weights=75, **GRID))
+    before = val_psnr(t)
+    t.fit()
+    return t, before, val_psnr(t)
+
+
+def test_training_raises_psnr(grid_trained):
+    t, before, after = grid_trained
+    print(f"validation PSNR {before:.2f} -> {after:.2f} dB; occupied {t.models.occ.occupied_fraction():.3f}")
+    assert after - before >= 3.0
+
+
+def test_occupancy_skipping_leaves_pixels_within_1_over_255(grid_trained):
+    t, _, _ = grid_trained
+    assert t.models.occ.occupied_fraction() < 0.9, "the grid skips nothing: nothing tested"
+    with_skip = [rgb for _, rgb, _ in t.render_split("val", t.step, [0, 1])]
+    t.settings.use_occupancy = False
+    try:
+        without = [rgb for _, rgb, _ in t.render_split("val", t.step, [0, 1])]
+    finally:
+        t.settings.use_occupancy = True
+    diff = max(float((a - b).abs().max()) for a, b in zip(with_skip, without))
+    print(f"largest pixel difference with / without skipping: {diff * 255:.3f}/255")
+    assert diff < 1 / 255
+
+
+def test_checkpoint_round_trip_and_resume(grid_trained, synthetic_root):
+    t, _, _ = grid_trained
+    ckpts = list_checkpoints(t.out_dir, "gridhead")
+    assert [p.name for p in ckpts] == ["000075_gridhead.tar", "000150_gridhead.tar"]
+    ckpt = load_checkpoint(ckpts[-1])
+    assert ckpt["backend"] == "grid" and ckpt["global_step"] == 150
+    again = GridHeadTrainer(make_args(synthetic_root, t.out_dir.parent, N_iters=150, i_weights=75, **GRID))
+    assert again.resume() == 150
+    for a, b in zip(t.models.field.state_dict().values(), again.models.field.state_dict().values()):
+        assert torch.equal(a, b)
+    assert torch.equal(t.models.occ.density, again.models.occ.density)
+    img_a = next(t.render_split("val", 150, [0]))[1]
+    img_b = next(again.render_split("val", 150, [0]))[1]
+    assert torch.equal(img_a, img_b)
+
+
+def test_wrong_checkpoint_kind_is_a_one_line_error(grid_trained, synthetic_root, tmp_path):
+    t, _, _ = grid_trained
+    grid_ckpt = list_checkpoints(t.out_dir, "gridhead")[-1]
+    mlp = HeadTrainer(make_args(synthetic_root, tmp_path, N_iters=1, ft_path=str(grid_ckpt)))
+    with pytest.raises(UserError, match="written by the grid backend.*--backend grid") as exc:
+        mlp.resume()
+    assert "\n" not in str(exc.value)
+    mlp = HeadTrainer(make_args(synthetic_root, tmp_path, N_iters=1))
+    mlp.fit()  # an MLP checkpoint at step 1
+    mlp_ckpt = list_checkpoints(mlp.out_dir, "head")[-1]
+    grid = GridHeadTrainer(make_args(synthetic_root, tmp_path / "g", N_iters=1, ft_path=str(mlp_ckpt), **GRID))
+    with pytest.raises(UserError, match="written by the mlp backend.*--backend mlp") as exc:
+        grid.resume()
+    assert "\n" not in str(exc.value)
+
+
+def test_field_condition_enters_as_concatenation():
+    """W_e e + W_c c is one linear layer on concat(e, c): the field's output depends on the condition."""
+    f = GridField(torch.tensor([[-1.0, -1, -1], [1, 1, 1]]), cond_dim=5, levels=2, base_res=8, max_res=16,
+                  use_viewdirs=False)
+    pts = torch.rand(20, 3) * 2 - 1
+    a, b = f(pts, None, torch.zeros(5)), f(pts, None, torch.ones(5))
+    assert a.shape == (20, 4) and not torch.allclose(a, b)
