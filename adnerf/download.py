@@ -13,7 +13,6 @@ ADNERF_CONNECT_TIMEOUT, ADNERF_READ_TIMEOUT (seconds) and ADNERF_DOWNLOAD_RETRIE
 """
 from __future__ import annotations
 
-import errno
 import functools
 import hashlib
 import http.client
@@ -26,14 +25,15 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from adnerf.errors import DownloadError
+from adnerf.files import is_disk_full, no_space_message
+
+__all__ = ["DownloadError", "fetch", "fetch_cached", "file_digest", "offline"]
+
 CONNECT_TIMEOUT = 15.0
 READ_TIMEOUT = 60.0
 ATTEMPTS = 3
 BLOCK = 1 << 20
-
-
-class DownloadError(RuntimeError):
-    """A download failed; str() is one line naming the URL, the path to put the file at and the offline way."""
 
 
 def offline() -> bool:
@@ -89,10 +89,6 @@ def _reason(exc: BaseException) -> str:
         return "timed out"
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def disk_full_message(path: Path, exc: OSError) -> str:
-    return f"no space left on {path} (device full while writing {exc.filename or path}); free some space and retry"
 
 
 def _one_attempt(url: str, tmp: Path, opener, digests: list, progress: str | None) -> None:
@@ -177,8 +173,10 @@ def fetch(url: str, target: str | os.PathLike, *, what: str = "the file", sha256
                 else:
                     _one_attempt(url, tmp, opener, list(digests.values()), f"{what}" if progress else None)
             except (OSError, http.client.HTTPException) as exc:
-                if getattr(exc, "errno", None) == errno.ENOSPC:
-                    raise DownloadError(disk_full_message(target.parent, exc)) from exc
+                if is_disk_full(exc):
+                    raise DownloadError(no_space_message(target.parent,
+                                                         f"device full while writing {exc.filename or tmp}: "
+                                                         "free some space and retry")) from exc
                 last = exc
                 if not _retryable(exc) or attempt == attempts:
                     break

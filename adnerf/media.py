@@ -1,0 +1,176 @@
+"""Reading and writing images, videos and sound, the same way in every stage.
+
+    read_image(path) -> uint8 RGB [H, W, 3]         to_uint8(float image in [0, 1]) -> uint8 (idempotent)
+    write_image(path, img)                          write_video(path, frames, fps) -> H.264 mp4
+    read_wav(path, channel) -> (int16 [S] at 16 kHz, seconds)     read_audio(any file, start) -> int16 [S]
+    probe(path) -> Streams(has_video, has_audio, duration)         ffmpeg_exe()
+
+Everything written goes through adnerf.files.atomic_path. ffmpeg is the binary imageio-ffmpeg ships (no
+system ffmpeg), always called with argument lists. Problems are AdnerfError lines naming the file.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from adnerf.constants import AUDIO_RATE, FPS
+from adnerf.errors import AdnerfError
+from adnerf.files import atomic_path
+
+AUDIO_CHANNELS = ("first", "mix")
+SILENT_PEAK = 1e-4  # a channel whose peak is below this fraction of full scale counts as silent
+
+
+def ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def read_image(path: str | os.PathLike, hint: str = "corrupt? re-run the step that writes it") -> np.ndarray:
+    """An image file -> uint8 RGB [H, W, 3] (grey and palette images converted, alpha dropped)."""
+    from PIL import Image
+    path = Path(path)
+    if not path.is_file():
+        raise AdnerfError(f"image not found: {path}")
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except Exception as exc:  # PIL raises several types for truncated / corrupt files
+        raise AdnerfError(f"cannot read image {path}: {exc} ({hint})") from exc
+
+
+def to_uint8(img) -> np.ndarray:
+    """[H, W, 3] float in [0, 1] (numpy or torch) -> uint8 round(255 x); uint8 input is returned unchanged.
+
+    Idempotent on purpose: converting an already converted frame again used to scale it by 255 a second
+    time, which made every written PNG white.
+    """
+    if hasattr(img, "detach"):  # a torch tensor; duck-typed so that this module does not import torch
+        img = img.detach().cpu()
+        img = img.numpy() if str(img.dtype) == "torch.uint8" else img.float().numpy()
+    img = np.asarray(img)
+    if img.dtype == np.uint8:
+        return img
+    return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def write_image(path: str | os.PathLike, img, quality: int = 95) -> None:
+    """An image (uint8, or float in [0, 1]) [H, W, 3] or [H, W] -> .png / .jpg (quality), atomically."""
+    from PIL import Image
+    kwargs = {"quality": quality} if Path(path).suffix.lower() in (".jpg", ".jpeg") else {}
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.ascontiguousarray(to_uint8(img))).save(tmp, **kwargs)
+
+
+def write_video(path: str | os.PathLike, frames, fps: int = FPS) -> Path:
+    """uint8 [H, W, 3] frames -> an H.264 mp4 (yuv420p, crf 18), atomically. Odd sizes are padded by one
+    pixel (yuv420p needs even sizes)."""
+    import imageio.v2 as imageio
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with imageio.get_writer(tmp, fps=fps, codec="libx264", pixelformat="yuv420p", macro_block_size=2,
+                                output_params=["-crf", "18"], ffmpeg_log_level="error") as writer:
+            for frame in frames:
+                writer.append_data(to_uint8(frame))
+    return path
+
+
+@dataclass
+class Streams:
+    has_video: bool
+    has_audio: bool
+    duration: float | None  # seconds, when the container says
+
+
+_DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
+
+
+def probe(path: str | os.PathLike) -> Streams:
+    """Which streams a media file has, from ``ffmpeg -i`` (which exits 1 without an output: expected)."""
+    path = Path(path)
+    if not path.is_file():
+        raise AdnerfError(f"file not found: {path}")
+    info = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True,
+                          errors="replace").stderr
+    if "Invalid data found" in info or "could not find codec parameters" in info.lower():
+        raise AdnerfError(f"{path} is not a readable media file")
+    m = _DURATION.search(info)
+    duration = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)) if m else None
+    streams = [line for line in info.splitlines() if re.search(r"Stream #\d+:\d+", line)]
+    return Streams(any(" Video: " in s for s in streams), any(" Audio: " in s for s in streams), duration)
+
+
+def has_audio_stream(path: str | os.PathLike) -> bool:
+    """Whether ffmpeg sees an audio stream in path (false for a missing or unreadable file)."""
+    try:
+        return probe(path).has_audio
+    except AdnerfError:
+        return False
+
+
+def read_audio(path: str | os.PathLike, start_seconds: float = 0.0) -> np.ndarray:
+    """Mono 16 kHz audio from any file ffmpeg reads (wav, mp4, ...), from start_seconds on: int16 values [S]."""
+    path = Path(path)
+    cmd = [ffmpeg_exe(), "-v", "error", "-ss", f"{start_seconds:.3f}", "-i", str(path),
+           "-vn", "-f", "s16le", "-ac", "1", "-ar", str(AUDIO_RATE), "-"]
+    done = subprocess.run(cmd, capture_output=True, check=False)
+    if done.returncode != 0:
+        raise AdnerfError(f"cannot read audio from {path}: {done.stderr.decode(errors='replace').strip()[:200]}")
+    return np.frombuffer(done.stdout, np.int16).copy()
+
+
+def pick_channel(samples: np.ndarray, channel: str, path) -> np.ndarray:
+    """samples [S, ch] (int16-range floats) -> [S]: the first channel (the original's choice) or the mean of
+    all channels ("mix"). Warns on the console when the first channel is silent while another is not."""
+    if channel not in AUDIO_CHANNELS:
+        raise AdnerfError(f"unknown audio channel policy {channel!r}: choose one of {', '.join(AUDIO_CHANNELS)}")
+    if channel == "mix":
+        return samples.mean(axis=1)
+    peaks = np.abs(samples).max(axis=0) / 32768.0
+    if peaks[0] < SILENT_PEAK and peaks.max() >= SILENT_PEAK:
+        louder = int(np.argmax(peaks))
+        print(f"warning: the first audio channel of {path} is silent but channel {louder + 1} of "
+              f"{samples.shape[1]} is not; the features (as the original's) use the first channel. "
+              f"Use --audio_channel mix to mix the channels instead.", file=sys.stderr)
+    return samples[:, 0]
+
+
+def read_wav(path: str | os.PathLike, channel: str = "first") -> tuple[np.ndarray, float]:
+    """A .wav -> (int16 samples [S] at 16 kHz, duration in seconds of the file).
+
+    channel: "first" (the original's: channel 0 of a multi-channel file) or "mix" (mean of the channels).
+    Other rates are resampled with resampy (as the original). 8/24/32-bit and float files are rescaled to
+    the int16 range first (the original cast float samples straight to int16, which turns them to silence).
+    Samples beyond the int16 range after resampling are clipped (the original's cast wrapped them around).
+    """
+    from scipy.io import wavfile
+    path = Path(path)
+    if not path.is_file():
+        raise AdnerfError(f"audio file not found: {path}")
+    try:
+        rate, data = wavfile.read(path)
+    except Exception as exc:
+        raise AdnerfError(f"cannot read {path} as a .wav ({exc}); convert it with ffmpeg -i IN -ac 1 -ar 16000 OUT.wav") from exc
+    if data.size == 0:
+        raise AdnerfError(f"{path} holds no audio samples")
+    if data.dtype == np.uint8:
+        samples = (data.astype(np.float64) - 128.0) * 256.0
+    elif data.dtype == np.int32:
+        samples = data.astype(np.float64) / 65536.0
+    elif np.issubdtype(data.dtype, np.floating):
+        samples = data.astype(np.float64) * 32768.0
+    else:
+        samples = data.astype(np.float64)
+    if samples.ndim == 2:
+        samples = pick_channel(samples, channel, path)
+    seconds = len(data) / float(rate)
+    if rate != AUDIO_RATE:
+        import resampy
+        samples = resampy.resample(samples, rate, AUDIO_RATE)
+    return np.clip(samples, -32768, 32767).astype(np.int16), seconds
