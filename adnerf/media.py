@@ -4,6 +4,7 @@
     write_image(path, img)                          write_video(path, frames, fps) -> H.264 mp4
     read_wav(path, channel) -> (int16 [S] at 16 kHz, seconds)     read_audio(any file, start) -> int16 [S]
     probe(path) -> Streams(has_video, has_audio, duration)         ffmpeg_exe()
+    mux_audio(video, audio, output) -> the video with that sound, cut to the shorter
 
 Everything written goes through adnerf.files.atomic_path. ffmpeg is the binary imageio-ffmpeg ships (no
 system ffmpeg), always called with argument lists. Problems are AdnerfError lines naming the file.
@@ -174,3 +175,30 @@ def read_wav(path: str | os.PathLike, channel: str = "first") -> tuple[np.ndarra
         import resampy
         samples = resampy.resample(samples, rate, AUDIO_RATE)
     return np.clip(samples, -32768, 32767).astype(np.int16), seconds
+
+
+def mux_audio(video: str | os.PathLike, audio: str | os.PathLike, output: str | os.PathLike,
+              vcodec: str = "libx264", acodec: str = "aac", crf: int = 18, audio_offset: float = 0.0) -> Path:
+    """Write ``output`` = video stream of ``video`` + audio stream of ``audio`` (from ``audio_offset`` s),
+    as long as the shorter input. Both inputs are checked first (exist, have the right stream)."""
+    video, audio, output = Path(video), Path(audio), Path(output)
+    v, a = probe(video), probe(audio)
+    if not v.has_video:
+        raise AdnerfError(f"{video} has no video stream")
+    if v.duration is not None and v.duration <= 0:
+        raise AdnerfError(f"{video} has no frames")
+    if not a.has_audio:
+        raise AdnerfError(f"{audio} has no audio stream")
+    with atomic_path(output) as tmp:
+        cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(video)]
+        if audio_offset > 0:
+            cmd += ["-ss", f"{audio_offset:.3f}"]
+        cmd += ["-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", "-c:v", vcodec]
+        if vcodec == "libx264":
+            cmd += ["-crf", str(crf), "-pix_fmt", "yuv420p"]
+        cmd += ["-c:a", acodec, "-shortest", str(tmp)]
+        res = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+        if res.returncode != 0:
+            last = res.stderr.strip().splitlines()[-1] if res.stderr.strip() else res.returncode
+            raise AdnerfError(f"ffmpeg failed muxing {video} + {audio}: {last}")
+    return output

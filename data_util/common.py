@@ -1,4 +1,5 @@
-"""What every preprocessing stage shares: errors, atomic writes, the frame list, and the step contract.
+"""What every preprocessing stage shares: the frame list, landmark files, and the step contract (errors,
+atomic writes and image files are the shared layer's, adnerf, under the names the steps have always used).
 
 The step contract (data_util/process_data.py orchestrates; one module per stage does the work):
 
@@ -18,53 +19,18 @@ listed in preprocess.json (step "landmarks", key "no_face") and later stages lea
 """
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import tempfile
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
-FPS = 25
-AUDIO_RATE = 16000
+from adnerf.constants import AUDIO_RATE, FPS
+from adnerf.errors import AdnerfError as StepError
+from adnerf.files import atomic_path, save_json, save_text
+from adnerf.media import read_image, write_image
 
-
-class StepError(RuntimeError):
-    """Bad input or a failed preprocessing step: str() is one clear line naming the file and what to do."""
-
-
-@contextlib.contextmanager
-def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``final``; on success it is renamed to ``final`` (atomic on POSIX).
-
-    The temporary name keeps the suffix, so writers that choose a format by extension still work.
-    On an exception the temporary file is removed and ``final`` is left as it was.
-    """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.stem}.", suffix=f".part{final.suffix}")
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
-        os.replace(tmp_path, final)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-
-
-def save_text(path: str | os.PathLike, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
-def save_json(path: str | os.PathLike, obj) -> None:
-    save_text(path, json.dumps(obj, indent=1))
+__all__ = ["AUDIO_RATE", "FPS", "StepError", "atomic_path", "save_json", "save_text", "save_npy", "save_image",
+           "load_image", "frame_ids", "face_frames", "load_lms", "save_lms"]
 
 
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
@@ -75,23 +41,12 @@ def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
 
 def save_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -> None:
     """uint8 RGB [H, W, 3] (or [H, W]) -> .jpg / .png, atomically."""
-    from PIL import Image
-    with atomic_path(path) as tmp:
-        kwargs = {"quality": quality} if Path(path).suffix.lower() in (".jpg", ".jpeg") else {}
-        Image.fromarray(np.ascontiguousarray(image)).save(tmp, **kwargs)
+    write_image(path, image, quality)
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """uint8 RGB [H, W, 3]; StepError for a missing or corrupt file."""
-    from PIL import Image
-    path = Path(path)
-    if not path.is_file():
-        raise StepError(f"image not found: {path}")
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except Exception as exc:
-        raise StepError(f"cannot read image {path}: {exc} (corrupt? re-run the step that writes it with --force)") from exc
+    return read_image(path, hint="corrupt? re-run the step that writes it with --force")
 
 
 def frame_ids(dataset_dir: str | os.PathLike) -> list[int]:

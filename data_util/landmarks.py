@@ -24,6 +24,9 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from adnerf.devices import resolve_device
+from adnerf.errors import AdnerfError
+
 BACKENDS = ("fan", "dlib")
 MOUTH = slice(48, 68)           # points 48-67: outer (48-59) and inner (60-67) lip contour
 LEFT_EYE_OUTER, RIGHT_EYE_OUTER = 36, 45
@@ -31,7 +34,7 @@ LEFT_EYE_OUTER, RIGHT_EYE_OUTER = 36, 45
 Detector = Callable[[np.ndarray], "np.ndarray | None"]
 
 
-class LandmarkBackendUnavailable(RuntimeError):
+class LandmarkBackendUnavailable(AdnerfError):
     """The chosen backend cannot run here (package or weights missing); str() says why and what to do."""
 
 
@@ -175,7 +178,7 @@ def run_landmarks(dataset_dir: str | os.PathLike, *, backend: str = "fan", devic
 
     frame_seconds = []
     if todo:
-        dev = resolve_device(device) if backend == "fan" else "cpu"
+        dev = str(resolve_device(device)) if backend == "fan" else "cpu"
         try:
             detect = load_detector(backend, dev)
         except LandmarkBackendUnavailable as e:
@@ -218,16 +221,6 @@ def format_frame_ranges(ids: Sequence[int]) -> str:
         parts.append(str(ids[i]) if i == j else f"{ids[i]}-{ids[j]}")
         i = j + 1
     return ", ".join(parts)
-
-
-def resolve_device(name: str) -> str:
-    """'auto' -> 'cuda' when PyTorch sees a GPU, else 'cpu'; other names are checked and kept."""
-    from data_util.common import StepError
-    from NeRFs.core.utils import UserError, pick_device
-    try:
-        return str(pick_device(name))
-    except (UserError, RuntimeError) as e:
-        raise StepError(str(e)) from e
 
 
 def _backend_version(backend: str) -> str:

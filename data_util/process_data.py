@@ -130,10 +130,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def resolve_device(name: str) -> str:
-    if name != "auto":
-        return name
-    import torch
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    """The device name recorded in preprocess.json and given to the steps ('auto' resolved, others checked)."""
+    from adnerf.devices import resolve_device as shared
+    return str(shared(name))
 
 
 def step_options(step: Step, args: argparse.Namespace) -> dict:

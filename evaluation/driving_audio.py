@@ -12,17 +12,17 @@ ground truth, else the sound of ``--gt_video``, else the generated clip's audio.
 """
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-FPS = 25
+from adnerf.constants import FPS
+from adnerf.errors import AdnerfError as AudioError
+from adnerf.media import has_audio_stream, read_audio
 
-
-class AudioError(RuntimeError):
-    """An audio file exists but cannot be decoded."""
+__all__ = ["AudioError", "ClipAudio", "has_audio_stream", "read_audio", "generated_clip_audio",
+           "ground_truth_clip_audio", "speech_correlation", "driving_mismatch_note"]
 
 
 @dataclass
@@ -30,30 +30,6 @@ class ClipAudio:
     """Mono 16 kHz int16-valued samples [S] aligned with a clip's frame 0, or None with the reason."""
     samples: np.ndarray | None
     description: str            # where it came from, or why there is none
-
-
-def _ffmpeg() -> str:
-    import imageio_ffmpeg
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-def has_audio_stream(path: Path) -> bool:
-    """Whether ffmpeg sees an audio stream in path (false for a missing or unreadable file)."""
-    if not Path(path).is_file():
-        return False
-    done = subprocess.run([_ffmpeg(), "-hide_banner", "-i", str(path)], capture_output=True, check=False)
-    return any(" Audio: " in line for line in done.stderr.decode(errors="replace").splitlines())
-
-
-def read_audio(path: str | Path, start_seconds: float = 0.0) -> np.ndarray:
-    """Mono 16 kHz audio from any file ffmpeg reads (wav, mp4, ...), from start_seconds on: int16 values [S]."""
-    path = Path(path)
-    cmd = [_ffmpeg(), "-v", "error", "-ss", f"{start_seconds:.3f}", "-i", str(path),
-           "-vn", "-f", "s16le", "-ac", "1", "-ar", "16000", "-"]
-    done = subprocess.run(cmd, capture_output=True, check=False)
-    if done.returncode != 0:
-        raise AudioError(f"cannot read audio from {path}: {done.stderr.decode(errors='replace').strip()[:200]}")
-    return np.frombuffer(done.stdout, np.int16).copy()
 
 
 def _load(path: Path, start_frame: int, what: str) -> ClipAudio:

@@ -15,9 +15,12 @@ import sys
 import time
 from pathlib import Path
 
+from adnerf.devices import resolve_device
+from adnerf.errors import AdnerfError
+from adnerf.errors import report as report_error
 from evaluation import plots, report
-from evaluation.inputs import InputError, gather_inputs
-from evaluation.runner import METRICS, Options, parse_metrics, resolve_device, run_metrics
+from evaluation.inputs import gather_inputs
+from evaluation.runner import METRICS, Options, parse_metrics, run_metrics
 
 ROOT = Path(__file__).resolve().parents[1]   # dataset/ and evaluation/results/ of the checkout
 
@@ -113,9 +116,8 @@ def main(argv=None) -> int:
         if args.compare:
             default = ROOT / "evaluation" / "results" / (args.subject or "comparison")
             compare(args.compare, current, Path(args.out_dir) if args.out_dir else default)
-    except (InputError, ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except (AdnerfError, ValueError, FileNotFoundError) as e:
+        return report_error(e, 2)
     return 0
 
 

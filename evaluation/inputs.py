@@ -14,16 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from adnerf.constants import FPS
+from adnerf.errors import AdnerfError as InputError
+from adnerf.media import read_image
 from evaluation.driving_audio import (ClipAudio, driving_mismatch_note, generated_clip_audio,
                                       ground_truth_clip_audio)
 from evaluation.subject import driving_output_candidates, find_driving_output, testskip_of
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-FPS = 25
-
-
-class InputError(RuntimeError):
-    """Bad or missing input; str() is a one-line message naming the file and what to do."""
 
 
 @dataclass
@@ -55,12 +53,7 @@ class EvalInputs:
 
 
 def _read_image(path: Path) -> np.ndarray:
-    from PIL import Image
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except Exception as e:  # noqa: BLE001
-        raise InputError(f"cannot read image {path} ({e}): replace or delete it") from e
+    return read_image(path, hint="replace or delete it")
 
 
 def read_images(paths: list[Path], desc: str, progress: bool = True) -> list[np.ndarray]:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_util.common import atomic_path
+from adnerf.files import atomic_path
 
 STRIP_METRICS = ("psnr", "ssim", "lpips", "lmd")   # the first available ranks frames for the strip
 # one panel per quantity; the whole-frame / face (or generated / ground-truth) variants share it

@@ -5,7 +5,7 @@ import json
 import math
 from pathlib import Path
 
-from data_util.common import save_text   # atomic: a report is never half-written
+from adnerf.files import save_text   # atomic: a report is never half-written
 
 REPORT_TXT, RESULTS_JSON, PLOT_PNG = "evaluation_report.txt", "evaluation_results.json", "metrics_plot.png"
 

@@ -50,19 +50,6 @@ def parse_metrics(names: list[str]) -> list[str]:
     return [m for m in METRICS if m in wanted]
 
 
-def resolve_device(name: str) -> torch.device:
-    """auto = CUDA when available; cpu, cuda, cuda:N; asking for CUDA without one is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as e:
-        raise ValueError(f"--device {name}: not a device (use auto, cpu, cuda or cuda:N)") from e
-    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
-        raise ValueError(f"--device {name}: no such CUDA device here (use --device cpu or auto)")
-    return device
-
-
 def summary(values) -> dict:
     """Per-frame values (NaN = skipped) -> {mean, std, n, per_frame}."""
     v = np.asarray(values, dtype=np.float64)

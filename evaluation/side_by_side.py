@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from NeRFs.core.utils import UserError, write_video
-from data_util.common import load_image
+from adnerf.constants import FPS
+from adnerf.errors import AdnerfError as UserError
+from adnerf.errors import report
+from adnerf.media import mux_audio, write_video
+from adnerf.media import read_image as load_image
 
 ROOT = Path(__file__).resolve().parents[1]
-
-FPS = 25
 
 
 def labelled(image: np.ndarray, text: str) -> np.ndarray:
@@ -60,7 +61,6 @@ def side_by_side(dataset_dir: Path, gen_dir: Path, output: Path, testskip: int =
     if not wav.is_file() or testskip != 1:  # skipped frames would run ahead of the sound
         silent.replace(output)
         return output
-    from add_audio.add_audio import mux_audio
     mux_audio(silent, wav, output, audio_offset=first_aud / FPS)
     silent.unlink()
     return output
@@ -79,8 +79,7 @@ def main(argv=None) -> int:
         out = side_by_side(dataset_dir, gen_dir, Path(a.output) if a.output else gen_dir / "side_by_side.mp4",
                            a.testskip)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return report(exc, 1)
     print(f"side-by-side video: {out}")
     return 0
 

@@ -37,8 +37,8 @@ def run_parsing(dataset_dir: str | os.PathLike, *, backend: str = "bisenet", wei
     if todo:
         if backend == "bisenet":
             from data_util.face_parsing.weights import resolve_bisenet_weights
-            from data_util.landmarks import resolve_device
-            dev = resolve_device(device)
+            from adnerf.devices import resolve_device
+            dev = str(resolve_device(device))
             weights_used = str(resolve_bisenet_weights(weights, cache_dir, progress))
         parse = load_parser(backend, weights=weights_used, device=dev, cache_dir=cache_dir, progress=progress)
         from tqdm import tqdm

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from adnerf.devices import resolve_device
+
 from ..common import StepError, atomic_path, face_frames, frame_ids, load_lms
 from .focal_search import describe
 
@@ -20,13 +22,6 @@ TRACKERS = ("bfm", "rigid")
 ID_DIM, EXP_DIM = 100, 79
 BFM_URL = "https://faces.dmi.unibas.ch/bfm/"
 DEFAULT_3DMM_DIR = Path(__file__).resolve().parent / "3DMM"
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """'auto' -> CUDA when available, else CPU; anything else is passed to torch.device."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def image_size(dataset_dir: Path, first_id: int) -> tuple[int, int]:
