@@ -31,75 +31,22 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import wave
 from pathlib import Path
 
 import numpy as np
 
+from adnerf.media import AUDIO_CHANNELS, ffmpeg_exe, read_wav
 from data_util.common import AUDIO_RATE, FPS, StepError, atomic_path, save_npy
 from data_util.deepspeech_graph import fetch_deepspeech_graph, file_sha1, run_deepspeech_graph
 
 VERSION = 2  # 2: channels kept in aud.wav (the first one used by default), the original's last-row drop
 BACKENDS = ("deepspeech", "mfcc")
-AUDIO_CHANNELS = ("first", "mix")
-SILENT_PEAK = 1e-4  # a channel whose peak is below this fraction of full scale counts as silent
 CHANNELS = {"deepspeech": 29, "mfcc": 26}
 ROW_RATE = 50           # feature rows per second (DeepSpeech's BiRNN stride of 2 over 100 MFCC frames/s)
 WINDOW, STRIDE = 16, 2  # rows per window, rows between consecutive windows (50 / 2 = 25 windows per second)
 NUM_CEPSTRUM, NUM_CONTEXT = 26, 9
-
-
-def pick_channel(samples: np.ndarray, channel: str, path) -> np.ndarray:
-    """samples [S, ch] (int16-range floats) -> [S]: the first channel (the original's choice) or the mean of
-    all channels ("mix"). Warns on the console when the first channel is silent while another is not."""
-    if channel not in AUDIO_CHANNELS:
-        raise StepError(f"unknown audio channel policy {channel!r}: choose one of {', '.join(AUDIO_CHANNELS)}")
-    if channel == "mix":
-        return samples.mean(axis=1)
-    peaks = np.abs(samples).max(axis=0) / 32768.0
-    if peaks[0] < SILENT_PEAK and peaks.max() >= SILENT_PEAK:
-        louder = int(np.argmax(peaks))
-        print(f"warning: the first audio channel of {path} is silent but channel {louder + 1} of "
-              f"{samples.shape[1]} is not; the features (as the original's) use the first channel. "
-              f"Use --audio_channel mix to mix the channels instead.", file=sys.stderr)
-    return samples[:, 0]
-
-
-def read_wav(path: str | os.PathLike, channel: str = "first") -> tuple[np.ndarray, float]:
-    """A .wav -> (int16 samples [S] at 16 kHz, duration in seconds of the file).
-
-    channel: "first" (the original's: channel 0 of a multi-channel file) or "mix" (mean of the channels).
-    Other rates are resampled with resampy (as the original). 8/24/32-bit and float files are rescaled to
-    the int16 range first (the original cast float samples straight to int16, which turns them to silence).
-    Samples beyond the int16 range after resampling are clipped (the original's cast wrapped them around).
-    """
-    from scipy.io import wavfile
-    path = Path(path)
-    if not path.is_file():
-        raise StepError(f"audio file not found: {path}")
-    try:
-        rate, data = wavfile.read(path)
-    except Exception as exc:
-        raise StepError(f"cannot read {path} as a .wav ({exc}); convert it with ffmpeg -i IN -ac 1 -ar 16000 OUT.wav") from exc
-    if data.size == 0:
-        raise StepError(f"{path} holds no audio samples")
-    if data.dtype == np.uint8:
-        samples = (data.astype(np.float64) - 128.0) * 256.0
-    elif data.dtype == np.int32:
-        samples = data.astype(np.float64) / 65536.0
-    elif np.issubdtype(data.dtype, np.floating):
-        samples = data.astype(np.float64) * 32768.0
-    else:
-        samples = data.astype(np.float64)
-    if samples.ndim == 2:
-        samples = pick_channel(samples, channel, path)
-    seconds = len(data) / float(rate)
-    if rate != AUDIO_RATE:
-        import resampy
-        samples = resampy.resample(samples, rate, AUDIO_RATE)
-    return np.clip(samples, -32768, 32767).astype(np.int16), seconds
 
 
 def mfcc_rows(audio: np.ndarray) -> np.ndarray:
@@ -176,7 +123,6 @@ def compute_features(wav_path: str | os.PathLike, backend: str = "deepspeech", g
 def extract_wav(video: str | os.PathLike, wav_path: str | os.PathLike) -> None:
     """The first audio stream of ``video`` -> ``wav_path``: 16 kHz, 16-bit PCM, its channels kept (as the
     original's ``ffmpeg -i VIDEO -f wav -ar 16000``; the channel is chosen when the features are computed)."""
-    from data_util.frames import ffmpeg_exe
     with atomic_path(wav_path) as tmp:
         cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(video), "-map", "0:a:0",
                "-vn", "-ar", str(AUDIO_RATE), "-c:a", "pcm_s16le", "-f", "wav", str(tmp)]

@@ -22,6 +22,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from adnerf.media import ffmpeg_exe
 from data_util.common import FPS, StepError, frame_ids
 
 VERSION = 1
@@ -41,11 +42,6 @@ class VideoInfo:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def ffmpeg_exe() -> str:
-    import imageio_ffmpeg
-    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 _DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")

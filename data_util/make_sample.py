@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from adnerf.errors import report
+from adnerf.media import ffmpeg_exe
 from data_util.common import AUDIO_RATE, FPS, StepError, atomic_path
 from data_util.sample_speech import speech_track
 
@@ -33,11 +35,6 @@ DEFAULT_OUT_DIR = REPO / "dataset" / "vids"
 # seeds of the independent random parts, derived from the user's seed
 TRAIN_VOICE, DRIVE_VOICE, MOTION = 0, 1, 2
 MIN_SIZE = 128        # the face is then ~36 px wide; at 96 px dlib missed it in 38 of 100 frames
-
-
-def ffmpeg_exe() -> str:
-    import imageio_ffmpeg
-    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def write_wav(path: str | Path, wave: np.ndarray, rate: int = AUDIO_RATE) -> None:
@@ -157,8 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         record = make_sample(args.id, args.seconds, args.size, args.seed, args.drive_seconds, args.out_dir,
                              force=args.force, progress=not args.no_progress)
     except StepError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return report(exc, 1)
     if args.contact_sheet:
         mouth = speech_track(args.seconds, [args.seed, TRAIN_VOICE], AUDIO_RATE, FPS).mouth
         contact_sheet(record["video"], args.contact_sheet, telling_frames(mouth), args.size)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import fcntl
 import importlib
 import inspect
@@ -40,6 +39,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from adnerf import files
+from adnerf.errors import report
 from data_util.common import StepError, frame_ids
 from data_util.output_checks import broken_outputs
 from data_util.preprocess_log import now, read_log, record_step
@@ -195,7 +196,7 @@ def run_step(step: Step, args: argparse.Namespace, stage=None) -> dict:
             record = call_stage(step, stage, args.dataset_dir, force=args.force, progress=not args.no_progress,
                                 **options)
         except OSError as exc:
-            if exc.errno != errno.ENOSPC:
+            if not files.is_disk_full(exc):
                 raise
             raise StepError(no_space_message(exc, args.dataset_dir)) from exc
         still = broken_outputs(args.dataset_dir, step.name)
@@ -227,9 +228,9 @@ def run_step(step: Step, args: argparse.Namespace, stage=None) -> dict:
 
 
 def no_space_message(exc: OSError | None, dataset_dir: Path) -> str:
-    where = Path(exc.filename).parent if exc is not None and exc.filename else dataset_dir
-    return (f"no space left on {where}; nothing half-written was kept (files are written under a temporary name "
-            f"first): free some space and run the same command again")
+    return files.no_space_message(files.full_folder(exc, dataset_dir),
+                                  "nothing half-written was kept (files are written under a temporary name first): "
+                                  "free some space and run the same command again")
 
 
 # bytes written per frame and pixel (ori_imgs, com_imgs, head_imgs jpg + torso_imgs, parsing png), measured
@@ -246,7 +247,7 @@ def preflight(args: argparse.Namespace, frames: int, width: int, height: int) ->
         probe.write_bytes(b"ok")
         probe.unlink()
     except OSError as exc:
-        if exc.errno == errno.ENOSPC:
+        if files.is_disk_full(exc):
             raise StepError(no_space_message(None, folder)) from exc
         raise StepError(f"cannot write to {folder} ({exc.strerror}); choose another --dataset_root") from exc
     present = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
@@ -326,11 +327,8 @@ def dataset_lock(dataset_dir: Path):
 
 
 def remove_partial_files(dataset_dir: Path) -> int:
-    """Temporary files of writes that were interrupted (named .<stem>.*.part<suffix>: no step trusts them)."""
-    stale = [p for p in dataset_dir.rglob(".*.part*") if p.is_file()]
-    for p in stale:
-        p.unlink(missing_ok=True)
-    return len(stale)
+    """Temporary files of writes that were interrupted (no step trusts them); returns how many."""
+    return len(files.remove_partial_files(dataset_dir))
 
 
 def say(message: str) -> None:
@@ -405,9 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{step} done in {entry['seconds']:.1f} s")
         return 0
     except StepError as exc:
-        where = f"{find_step(args.step)} failed" if args.step != "all" else "process_data"
-        print(f"{where}: {exc}", file=sys.stderr)
-        return 1
+        return report(exc, 1, f"{find_step(args.step)} failed" if args.step != "all" else "process_data")
     except KeyboardInterrupt:
         print(f"{'step ' + args.step if args.step != 'all' else 'process_data'} interrupted: run the same command "
               "again to resume", file=sys.stderr)

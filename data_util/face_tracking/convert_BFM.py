@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from adnerf.download import DownloadError, fetch
+from adnerf.errors import report
 from data_util.common import StepError, atomic_path
 
 BFM_URL = "https://faces.dmi.unibas.ch/bfm/"
@@ -148,8 +149,7 @@ def main(argv=None) -> int:
     try:
         out = convert_bfm(args.bfm_dir, args.mat, args.aux_dir, args.force)
     except StepError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return report(exc, 1)
     print(f"wrote {out}")
     return 0
 
