@@ -13,9 +13,10 @@ from pathlib import Path
 import torch
 
 from adnerf.download import DownloadError, fetch
+from adnerf.errors import AdnerfError
 
 
-class MetricUnavailable(RuntimeError):
+class MetricUnavailable(AdnerfError):
     """A metric cannot be computed here; str() is the reason written into the report."""
 
 
