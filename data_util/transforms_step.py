@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from adnerf.configfile import read_config, unknown_nerf_options
 from data_util.common import StepError, atomic_path, face_frames, frame_ids, load_lms
 from data_util.nerf_configs import head_pose_to_c2w, nerf_configs, write_config, write_transforms
 
@@ -138,9 +139,7 @@ def check_config_extra(extra: dict | None) -> dict[str, str]:
     """Refuse NeRF config extras that name no NeRF option (a typo would otherwise only fail at training)."""
     extra = {str(k): str(v) for k, v in (extra or {}).items()}
     if extra:
-        from NeRFs.core.config import build_parser
-        known = {s.lstrip("-") for act in build_parser("torso")._actions for s in act.option_strings}
-        unknown = sorted(k for k in extra if k not in known)
+        unknown = unknown_nerf_options(extra)
         if unknown:
             raise StepError(f"unknown NeRF option(s) {', '.join(unknown)} in --nerf_set (see "
                             "python NeRFs/TorsoNeRF/run_nerf.py --help)")
@@ -162,16 +161,6 @@ def config_options(dataset_dir: Path, subject: str, near: float, far: float, tes
             opts["with_test"] = 1        # last, as in the original's file
         opts.update(extra)
     return configs
-
-
-def read_config(path: Path) -> dict[str, str]:
-    """``key = value`` lines of a config file (comments and blank lines dropped)."""
-    options = {}
-    for line in path.read_text().splitlines():
-        if "=" in line and not line.lstrip().startswith("#"):
-            key, value = line.split("=", 1)
-            options[key.strip()] = value.strip()
-    return options
 
 
 def write_if_changed(path: Path, write, expected: str, force: bool = False) -> bool:

@@ -11,34 +11,15 @@ validation frame too: generated frame k shows validation frame k * testskip.
 """
 from __future__ import annotations
 
-import re
 import json
 from pathlib import Path
 
+# the config reading and the testskip default the NeRF code uses too, from the shared layer
+from adnerf.configfile import path_candidates, read_config
+from adnerf.constants import DEFAULT_TESTSKIP
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_NAMES = ("TorsoNeRFTest_config.txt", "TorsoNeRF_config.txt", "HeadNeRF_config.txt")
-DEFAULT_TESTSKIP = 8          # NeRFs/core/config.py's default when a config has no testskip line
-_LINE = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*[=:]\s*(.*?)\s*$")
-
-
-def read_config(path: Path) -> dict[str, str]:
-    """``key = value`` lines of a configargparse file (comments and blank lines skipped); {} if missing."""
-    if not path.is_file():
-        return {}
-    options = {}
-    for line in path.read_text(errors="replace").splitlines():
-        match = _LINE.match(line.split("#", 1)[0])
-        if match:
-            options[match.group(1)] = match.group(2)
-    return options
-
-
-def _candidates(value: str, config_path: Path) -> list[Path]:
-    """A config path value resolved like NeRFs/core/config.py: absolute, else cwd, repo, config folder."""
-    p = Path(value).expanduser()
-    if p.is_absolute():
-        return [p]
-    return [(base / p).resolve() for base in (Path.cwd(), ROOT, config_path.parent)]
 
 
 def run_folders(dataset_dir: Path, config_name: str, subject: str) -> list[Path]:
@@ -48,7 +29,7 @@ def run_folders(dataset_dir: Path, config_name: str, subject: str) -> list[Path]
     expname = options.get("expname") or (f"{subject}_head" if config_name.startswith("Head") else f"{subject}_com")
     folders = []
     if "basedir" in options:
-        folders += [base / expname for base in _candidates(options["basedir"], config_path)]
+        folders += [base / expname for base in path_candidates(options["basedir"], config_path)]
     folders += [dataset_dir / "logs" / expname, Path.cwd() / "logs" / expname, ROOT / "logs" / expname]
     return list(dict.fromkeys(f.resolve() for f in folders))     # unique, order kept
 

@@ -77,3 +77,13 @@ def test_options_that_do_nothing_are_accepted_but_not_offered():
         assert f"--{name}" not in text, name
     a = p.parse_args(["--dataset_type", "audface", "--test_file", "t.json", "--i_video", "5", "--render_test"])
     assert a.i_video == 5 and a.render_test
+
+
+def test_the_shared_list_of_nerf_options_is_the_parsers():
+    """Preprocessing checks --nerf_set against adnerf.configfile.NERF_OPTIONS (it may not import the NeRFs):
+    that list must be exactly what the NeRF parser accepts."""
+    from adnerf.configfile import NERF_OPTIONS
+    parser = {s[2:] for kind in ("head", "torso") for act in build_parser(kind)._actions for s in act.option_strings
+              if s.startswith("--") and not s.startswith("--no-") and s != "--help"}
+    assert not parser - NERF_OPTIONS, f"add to adnerf/configfile.py NERF_OPTIONS: {sorted(parser - NERF_OPTIONS)}"
+    assert not NERF_OPTIONS - parser, f"remove from NERF_OPTIONS: {sorted(NERF_OPTIONS - parser)}"

@@ -9,15 +9,15 @@ that it parsed and never read, are accepted and ignored (not shown by --help) so
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 import configargparse
 
-from .utils import REPO_ROOT, UserError
-from .validate import validate_args
+from adnerf.configfile import config_lines, path_candidates
+from adnerf.constants import DEFAULT_TESTSKIP
 
-DEFAULT_TESTSKIP = 8  # the original's: every 8th validation frame rendered during training
+from .utils import UserError
+from .validate import validate_args
 
 BOOL = argparse.BooleanOptionalAction
 
@@ -110,28 +110,16 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
     return p
 
 
-_CONFIG_LINE = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*[=:]")
-
-
 def check_config_keys(parser: argparse.ArgumentParser, config_path: Path) -> None:
     """Refuse a config line naming an unknown option, with its line number (argparse would only say
     'unrecognized arguments')."""
     if not config_path.is_file():
         raise UserError(f"config file not found: {config_path}")
     known = {s.lstrip("-") for act in parser._actions for s in act.option_strings}
-    for n, line in enumerate(config_path.read_text().splitlines(), 1):
-        m = _CONFIG_LINE.match(line)
-        if m and m.group(1) not in known:
-            raise UserError(f"{config_path}:{n}: unknown option '{m.group(1)}' "
+    for n, key, _ in config_lines(config_path):
+        if key not in known:
+            raise UserError(f"{config_path}:{n}: unknown option '{key}' "
                             f"(see --help for the options; the original's option names are all accepted)")
-
-
-def _candidates(path: str, config_path: Path | None) -> list[Path]:
-    p = Path(path).expanduser()
-    if p.is_absolute():
-        return [p]
-    bases = [Path.cwd(), REPO_ROOT] + ([config_path.parent] if config_path else [])
-    return [(b / p).resolve() for b in bases]
 
 
 def resolve_paths(args: argparse.Namespace) -> argparse.Namespace:
@@ -139,12 +127,12 @@ def resolve_paths(args: argparse.Namespace) -> argparse.Namespace:
     the repository, or the config file's folder (first that exists). A basedir that does not exist yet
     goes next to the resolved datadir's base."""
     cfg = Path(args.config).resolve() if getattr(args, "config", None) else None
-    tried = _candidates(args.datadir, cfg)
+    tried = path_candidates(args.datadir, cfg)
     found = [c for c in tried if c.is_dir()]
     if not found:
         raise UserError(f"datadir '{args.datadir}' not found; tried: {', '.join(map(str, tried))}")
     args.datadir = str(found[0])
-    base_tried = _candidates(args.basedir, cfg)
+    base_tried = path_candidates(args.basedir, cfg)
     existing = [c for c in base_tried if c.exists()]
     if existing:
         args.basedir = str(existing[0])
