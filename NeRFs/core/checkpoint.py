@@ -7,13 +7,13 @@ optimisation steps and equals the number in the file name (the original stored o
 """
 from __future__ import annotations
 
-import errno
-import os
 import re
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from adnerf.files import atomic_path, is_disk_full, no_space_message, remove_partial_files
 
 from .utils import UserError
 
@@ -26,33 +26,26 @@ _STEP_RE = re.compile(r"^(\d+)_(head|body|gridhead|gridbody)\.tar$")  # grid*: t
 def save_checkpoint(path: str | Path, payload: dict) -> Path:
     """torch.save to a temporary file in the same folder, fsync, then rename over ``path``.
 
-    A run killed while saving leaves at most a stray ``*.tmp`` file; every ``*.tar`` is complete.
+    A run killed while saving leaves at most a stray ``.<name>.*.part.tar`` file; every ``<step>_*.tar`` is complete.
     """
     path = Path(path)
     bad = first_nonfinite(payload)
     if bad is not None:  # never let a poisoned state become the newest checkpoint
         raise UserError(f"not saving {path}: '{bad}' holds NaN or inf; the earlier checkpoints are kept")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as f:
+        with atomic_path(path, fsync=True) as tmp, open(tmp, "wb") as f:
             torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
     except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise UserError(f"no space left on {path.parent} while saving {path.name}; nothing half-written was "
-                            f"kept, the earlier checkpoints are intact: free some space and run the same command "
-                            f"to resume") from exc
+        if is_disk_full(exc):
+            raise UserError(no_space_message(f"{path.parent} while saving {path.name}",
+                                             "nothing half-written was kept, the earlier checkpoints are intact: "
+                                             "free some space and run the same command to resume")) from exc
         raise
     except RuntimeError as exc:  # torch.save reports a failed write as "enforce fail ... unexpected pos"
         if "unexpected pos" in str(exc) or "PytorchStreamWriter" in str(exc):
             raise UserError(f"writing {path} failed ({str(exc).splitlines()[0][:120]}): usually no space left on "
                             f"{path.parent}; nothing half-written was kept, the earlier checkpoints are intact") from exc
         raise
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -70,15 +63,13 @@ def first_nonfinite(obj, prefix: str = "") -> str | None:
 
 
 def clean_partial_checkpoints(folder: str | Path) -> list[Path]:
-    """Remove the ``.<name>.<pid>.tmp`` files that a save interrupted by a kill left behind. Call only while
-    holding the experiment lock (no other process of this experiment can be saving)."""
+    """Remove the temporary files that a save interrupted by a kill left behind (and the ``.<name>.<pid>.tmp``
+    of earlier versions). Call only while holding the experiment lock (no other process can be saving)."""
     folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    stale = [p for p in folder.glob(".*.tar.*.tmp") if p.is_file()]
-    for p in stale:
+    older = [p for p in folder.glob(".*.tar.*.tmp") if p.is_file()] if folder.is_dir() else []
+    for p in older:
         p.unlink(missing_ok=True)
-    return stale
+    return older + remove_partial_files(folder, recursive=False)
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict:
