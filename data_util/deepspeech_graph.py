@@ -14,19 +14,17 @@ takes seconds and hundreds of MB; the TF1 graph runs through
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import importlib.util
 import os
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from adnerf.download import DownloadError, fetch
-from data_util.common import StepError
+from adnerf.download import fetch, file_digest
+from data_util.common import StepError, atomic_path
 
 DEEPSPEECH_URL = ("https://github.com/osmr/deepspeech_features/releases/download/v0.0.1/"
                   "deepspeech-0_1_0-b90017e8.pb.zip")
@@ -42,11 +40,7 @@ def default_model_dir() -> Path:
 
 
 def file_sha1(path: str | os.PathLike) -> str:
-    digest = hashlib.sha1()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digest(path, "sha1")
 
 
 def fetch_deepspeech_graph(model_dir: str | os.PathLike | None = None, *, url: str | None = None,
@@ -71,27 +65,21 @@ def fetch_deepspeech_graph(model_dir: str | os.PathLike | None = None, *, url: s
     except OSError as exc:
         raise StepError(f"cannot create the model cache {folder}: {exc}; set ADNERF_DEEPSPEECH_DIR to a "
                         f"writable folder, {OFFLINE_HINT}") from exc
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".deepspeech.", suffix=".part")
-    os.close(fd)
-    tmp_zip, tmp_pb = Path(tmp), Path(tmp + ".pb")
-    try:
+    with atomic_path(target) as tmp_pb:
+        tmp_zip = tmp_pb.with_suffix(".zip")
         try:  # the shared helper: timeouts, bounded retries, one-line error (the SHA-1 is the .pb's, below)
             fetch(url, tmp_zip, what="the DeepSpeech graph", progress=progress,
                   hand_path=f"{target} (the .pb inside the zip)",
                   put_hint="or pass a graph with --deepspeech_graph PATH",
                   offline_hint="--audio_backend mfcc (or --offline)")
-        except DownloadError as exc:
-            raise StepError(str(exc)) from exc
-        _unzip_member(tmp_zip, DEEPSPEECH_FILE, tmp_pb, url)
+            _unzip_member(tmp_zip, DEEPSPEECH_FILE, tmp_pb, url)
+        finally:
+            tmp_zip.unlink(missing_ok=True)
         found = file_sha1(tmp_pb)
         if found != sha1:
             raise StepError(f"the DeepSpeech graph downloaded from {url} has SHA-1 {found}, expected {sha1} "
                             f"(corrupt or changed download); nothing was saved at {target}: try again, or "
                             f"{OFFLINE_HINT}")
-        os.replace(tmp_pb, target)
-    finally:
-        tmp_zip.unlink(missing_ok=True)
-        tmp_pb.unlink(missing_ok=True)
     return target
 
 
