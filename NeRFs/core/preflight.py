@@ -8,11 +8,12 @@
 """
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
 import shutil
 from pathlib import Path
+
+from adnerf.files import is_disk_full, no_space_message
 
 from .utils import UserError
 
@@ -74,8 +75,8 @@ def check_writable(folder: Path) -> None:
             f.write(b"ok")
         probe.unlink()
     except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise UserError(f"no space left on {folder}; free some space first") from exc
+        if is_disk_full(exc):
+            raise UserError(no_space_message(folder, "free some space first")) from exc
         raise UserError(f"cannot write to the output folder {folder} ({exc.strerror}); choose a writable "
                         f"--basedir (or fix the folder's permissions)") from exc
 
