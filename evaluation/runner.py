@@ -112,7 +112,7 @@ def fid_metric(inp: EvalInputs, opts: Options) -> dict:
 
 
 def landmark_metrics(inp: EvalInputs, opts: Options, want: set) -> dict:
-    from data_util.landmarks import LandmarkBackendUnavailable, detect_landmarks
+    from adnerf.landmarks import LandmarkBackendUnavailable, detect_landmarks
     try:
         gen = detect_landmarks(inp.gen, opts.landmark_backend, str(opts.device), progress=opts.progress)
         gt = detect_landmarks(inp.gt, opts.landmark_backend, str(opts.device), progress=opts.progress)

@@ -1,4 +1,4 @@
-"""Mouth-landmark metrics on 68-point iBUG landmarks (data_util.landmarks).
+"""Mouth-landmark metrics on 68-point iBUG landmarks (adnerf.landmarks, as preprocessing).
 
 - LMD (landmark distance, as in Chen et al. 2018 and the NeRF talking-head papers after AD-NeRF): the
   mouth points 48-67 of each frame are centred on their own mean (removing head translation), then
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from data_util.landmarks import LEFT_EYE_OUTER, MOUTH, RIGHT_EYE_OUTER
+from adnerf.landmarks import LEFT_EYE_OUTER, MOUTH, RIGHT_EYE_OUTER
 
 
 def mouth_lmd(gen_lms: np.ndarray, gt_lms: np.ndarray) -> np.ndarray:
