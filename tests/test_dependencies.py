@@ -1,0 +1,99 @@
+"""Dependencies point one way: command lines -> stages (data_util, NeRFs, evaluation, add_audio) -> adnerf.
+
+Read from the source with ``ast`` (every ``import`` and ``from ... import``, also inside functions, relative
+ones resolved), so a new import against the direction fails here before it turns into a cycle or a stage
+that cannot be used without another. docs/architecture.md explains the layers.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = "adnerf"
+STAGES = ("data_util", "NeRFs", "evaluation", "add_audio")
+PROJECT = (SHARED, *STAGES)
+# the command lines that compose stages (driving computes features of a .wav with preprocessing's audio
+# step and muxes the sound): they may import any stage
+COMMAND_LINES = {"NeRFs/HeadNeRF/run_nerf.py", "NeRFs/TorsoNeRF/run_nerf.py"}
+# what evaluation may import of the NeRFs: one public module, if it ever needs a NeRF result (none today)
+NERFS_PUBLIC = {"NeRFs.api"}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> list[tuple[int, str]]:
+    """(line, absolute module name) of every import in the file."""
+    package = module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            # `from pkg import mod` imports pkg.mod when mod is a module: count the longer name
+            found += [(node.lineno, f"{module}.{alias.name}" if _is_module(f"{module}.{alias.name}") else module)
+                      for alias in node.names]
+    return found
+
+
+def _is_module(name: str) -> bool:
+    path = ROOT.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def project_files(top: str) -> list[Path]:
+    return sorted(p for p in (ROOT / top).rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def violations(top: str, allowed) -> list[str]:
+    """'file:line imports module' for every import of a project module that ``allowed(file, module)`` refuses."""
+    bad = []
+    for path in project_files(top):
+        rel = path.relative_to(ROOT).as_posix()
+        for line, module in imports_of(path):
+            first = module.split(".")[0]
+            if first in PROJECT and first != top and not allowed(rel, module):
+                bad.append(f"{rel}:{line} imports {module}")
+    return bad
+
+
+def test_the_reader_sees_every_kind_of_import():
+    """Guards the test itself: relative imports resolve, `from pkg import module` names the module."""
+    found = dict((m, n) for n, m in imports_of(ROOT / "data_util" / "face_tracking" / "pipeline.py"))
+    assert "data_util.common" in found and "adnerf.devices" in found
+    assert "data_util.face_tracking.focal_search" in found
+    assert any(m == "adnerf.files" for _, m in imports_of(ROOT / "data_util" / "process_data.py"))
+
+
+def test_the_shared_layer_imports_nothing_of_the_project():
+    assert violations(SHARED, lambda rel, module: False) == []
+
+
+def test_preprocessing_imports_only_the_shared_layer():
+    assert violations("data_util", lambda rel, module: module.startswith(SHARED)) == []
+
+
+def test_the_nerfs_import_other_stages_only_in_their_command_lines():
+    assert violations("NeRFs", lambda rel, module: module.startswith(SHARED) or rel in COMMAND_LINES) == []
+
+
+def test_evaluation_imports_of_the_nerfs_only_their_public_module():
+    assert violations("evaluation", lambda rel, module: module.startswith(SHARED) or module in NERFS_PUBLIC) == []
+
+
+def test_muxing_imports_only_the_shared_layer():
+    assert violations("add_audio", lambda rel, module: module.startswith(SHARED)) == []
+
+
+@pytest.mark.parametrize("top", PROJECT)
+def test_every_file_parses(top):
+    assert project_files(top), f"no Python files under {top}/"
