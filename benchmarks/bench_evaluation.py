@@ -59,7 +59,7 @@ def head_render_seconds(size: int, device: str) -> float:
     from data_util.synthetic_head import make_synthetic_dataset
     from NeRFs.core.head import HeadTrainer
     from NeRFs.core.rays import get_rays
-    from NeRFs.core.rendering import render_rays_chunked
+    from NeRFs.core.rendering import render_rays_chunked, renderer_for
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         root = make_synthetic_dataset(Path(tmp) / "render", n_frames=22, size=64)
@@ -73,7 +73,8 @@ def head_render_seconds(size: int, device: str) -> float:
         bc, code = torch.rand(o.shape[0], 3, device=dev), torch.randn(a.dim_aud, device=dev)
         settings, m = t.settings.for_inference(a.early_stop_T, t.device), t.models
         with torch.inference_mode():
-            _, sec = timed(lambda: render_rays_chunked(m.coarse, m.fine, o, d, a.near, a.far, bc, code, settings), dev)
+            _, sec = timed(lambda: render_rays_chunked(m.coarse, m.fine, o, d, a.near, a.far, bc, code, settings,
+                                                       renderer=renderer_for(settings)), dev)
         return sec * size / rows
 
 

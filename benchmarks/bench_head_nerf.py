@@ -25,7 +25,7 @@ from common import (add_allocator_option, apply_allocator, bench_args, peak_memo
 from data_util.synthetic_head import make_synthetic_dataset
 from NeRFs.core.head import HeadTrainer
 from NeRFs.core.rays import get_rays
-from NeRFs.core.rendering import render_rays_chunked
+from NeRFs.core.rendering import render_rays_chunked, renderer_for
 
 _original = tests_module("original_algorithm")
 OriginalFaceNeRF, original_render_rays = _original.OriginalFaceNeRF, _original.render_rays
@@ -85,7 +85,8 @@ def time_render(t: HeadTrainer, size: int, full: bool, with_original: bool):
     m = t.models
 
     def ours_fn(n: int) -> torch.Tensor:  # the first n rays
-        return render_rays_chunked(m.coarse, m.fine, o[:n], d[:n], a.near, a.far, bc[:n], code, s)["rgb_map"]
+        return render_rays_chunked(m.coarse, m.fine, o[:n], d[:n], a.near, a.far, bc[:n], code, s,
+                                   renderer=renderer_for(s))["rgb_map"]
 
     with torch.inference_mode():
         ours_fn(WARM_UP_RAYS)  # one-off costs (first allocations, thread start) are not per frame

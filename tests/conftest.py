@@ -19,6 +19,14 @@ FAST = {"N_rand": 128, "N_samples": 12, "N_importance": 12, "i_print": 1000, "i_
         "i_testset": 100000, "i_weights": 100000, "testskip": 5, "device": "cpu"}
 
 
+@pytest.fixture(params=["cpu", "cuda"])
+def device(request) -> torch.device:
+    """Tests that can run on CUDA run on the CPU always and on CUDA when PyTorch sees a GPU."""
+    if request.param == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    return torch.device(request.param)
+
+
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory) -> Path:
     """A 24 px synthetic dataset/<id>/ (55 frames: 50 train, 5 val), shared read-only by tests."""

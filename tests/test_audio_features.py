@@ -236,9 +236,10 @@ def test_torch_optimizers_still_work_after_tensorflow_ran_in_the_process(tiny_gr
 
 def test_driving_a_trained_model_with_a_wav_uses_the_dataset_backend(tmp_path):
     from NeRFs.core.config import parse_args
-    from NeRFs.core.driving import drive, load_driving_features
+    from NeRFs.TorsoNeRF.run_nerf import drive_command, driving_features as load_driving_features
     from NeRFs.core.head import HeadTrainer
     from NeRFs.core.torso import TorsoTrainer
+    from adnerf.sequence_record import read_sequence_record
     from conftest import make_args
     from data_util.synthetic_head import make_synthetic_dataset
     root = make_synthetic_dataset(tmp_path / "synth", n_frames=22, size=16, aud_channels=26)
@@ -252,9 +253,11 @@ def test_driving_a_trained_model_with_a_wav_uses_the_dataset_backend(tmp_path):
     args = parse_args(["--config", str(root / "TorsoNeRFTest_config.txt"), "--basedir", str(tmp_path / "logs"),
                        "--device", "cpu", "--N_samples", "8", "--N_importance", "8", "--netwidth", "32",
                        "--netwidth_fine", "32", "--aud_file", str(wav), "--test_size", "4"], "torso")
-    drive(args)
+    drive_command(args)
     out = tmp_path / "logs" / "synth_com" / "test_aud_rst"
-    assert sorted(int(p.stem) for p in out.glob("*.jpg")) == [0, 1, 2, 3] and (out / "result.mp4").is_file()
+    record = read_sequence_record(out)
+    assert [f.aud_id for f in record.frames] == [0, 1, 2, 3] and all(p.is_file() for p in record.paths())
+    assert (out / "video.mp4").is_file()
 
 
 def _stereo(path, left, right, rate=16000):
@@ -281,7 +284,7 @@ def test_audio_channel_first_by_default_mix_on_request_and_a_warning_for_a_silen
 
 
 def test_step0_keeps_the_channels_and_driving_follows_the_datasets_choice(tmp_path):
-    from NeRFs.core.driving import load_driving_features
+    from NeRFs.TorsoNeRF.run_nerf import driving_features as load_driving_features
     wav = write_wav(tmp_path / "s.wav", 2.0, channels=2, right_silent=True)  # channels differ
     video = write_video(tmp_path / "v.mp4", 2.0, 25, wav)
     data = tmp_path / "d"

@@ -9,6 +9,7 @@ import imageio.v2 as imageio
 import numpy as np
 import torch
 
+from adnerf.sequence_record import frame_file
 from NeRFs.core.audio import sequence_codes
 from NeRFs.core.config import parse_args
 from NeRFs.core.head import HeadTrainer
@@ -38,7 +39,7 @@ def test_render_only_of_the_originals_checkpoint_matches_its_renders_and_pngs(tm
         record = json.loads(need("head", f"val{k}.json").read_text())
         assert record["img_id"] == t.dataset.splits["val"].img_ids[k]
         assert np.abs(ours[k] - want).max() < 1.0 / 255
-        png = imageio.imread(folder / f"{k:03d}.png").astype(int)
+        png = imageio.imread(folder / frame_file(k)).astype(int)
         assert png.shape == want.shape
         assert np.abs(png - np.round(255 * want)).max() <= 1
         assert np.abs(png - np.round(255 * ours[k])).max() <= 1

@@ -154,12 +154,12 @@ def test_driving_poses_are_consecutive_unless_a_testskip_is_named(synthetic_root
 
 
 def test_driving_features_with_nan_name_the_file_and_what_to_do(synthetic_root, tmp_path):
-    from NeRFs.core.driving import load_driving_features
+    from NeRFs.TorsoNeRF.run_nerf import driving_features
     feats = np.zeros((5, 16, 29), np.float32)
     feats[2, 0, 0] = np.inf
     np.save(tmp_path / "drive.npy", feats)
     with pytest.raises(UserError, match=r"drive.npy: frame 2 holds NaN or inf .*pass the .wav itself as --aud_file"):
-        load_driving_features(str(tmp_path / "drive.npy"), str(synthetic_root))
+        driving_features(str(tmp_path / "drive.npy"), str(synthetic_root))
 
 
 def test_a_broken_parsing_mask_is_found_before_training_when_masks_are_used(dataset_copy, tmp_path):

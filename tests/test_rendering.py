@@ -4,7 +4,8 @@ import torch
 
 from NeRFs.core.networks import FaceNeRF
 from NeRFs.core.rays import get_rays
-from NeRFs.core.rendering import RadianceField, RenderSettings, composite, render_rays, render_rays_chunked
+from NeRFs.core.rendering import (RadianceField, RenderSettings, composite, render_rays, render_rays_chunked,
+                                  render_rays_inference)
 from original_algorithm import OriginalFaceNeRF, render_rays as original_render_rays
 
 
@@ -44,7 +45,8 @@ def test_pixels_match_the_original_algorithm_within_1_over_255(seed, scale, bias
     s = RenderSettings(N_samples=32, N_importance=64, perturb=0.0)
     with torch.no_grad():
         got = render_rays(coarse, fine, o, d, 0.6, 1.2, bc, aud, s)
-        fast = render_rays_chunked(coarse, fine, o, d, 0.6, 1.2, bc, aud, s.for_inference(1e-4))
+        fast = render_rays_chunked(coarse, fine, o, d, 0.6, 1.2, bc, aud, s.for_inference(1e-4),
+                                    renderer=render_rays_inference)
     assert (got["rgb_map"] - want).abs().max() < 1e-4
     assert (got["rgb0"] - want0).abs().max() < 1e-4
     # inference path: large chunks + early ray termination stays within 1/255
@@ -90,7 +92,8 @@ def _full_and_fast(nets, o, d, bc, aud, monkeypatch=None):
     with torch.no_grad():
         full = render_rays(coarse, fine, o, d, 0.6, 1.2, bc, aud, s)
         fast = render_rays_chunked(coarse, fine, o, d, 0.6, 1.2, bc, aud, s.for_inference(1e-4),
-                                   keys=("rgb_map", "acc_map", "depth_map", "rgb_fg_map", "trans_last"))
+                                   keys=("rgb_map", "acc_map", "depth_map", "rgb_fg_map", "trans_last"),
+                                   renderer=render_rays_inference)
     return full, fast, fine
 
 
@@ -153,5 +156,6 @@ def test_inference_renderer_without_view_directions_or_encoding(use_viewdirs, i_
     s = RenderSettings(N_samples=16, N_importance=32, perturb=0.0)
     with torch.no_grad():
         full = render_rays(fields[0], fields[1], o, d, 0.6, 1.2, bc, aud, s)
-        fast = render_rays_chunked(fields[0], fields[1], o, d, 0.6, 1.2, bc, aud, s.for_inference(1e-4))
+        fast = render_rays_chunked(fields[0], fields[1], o, d, 0.6, 1.2, bc, aud, s.for_inference(1e-4),
+                                   renderer=render_rays_inference)
     assert (fast["rgb_map"] - full["rgb_map"]).abs().max() < 0.5 / 255

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from adnerf.sequence_record import frame_file, read_sequence_record
 from NeRFs.core.checkpoint import list_checkpoints
 from NeRFs.core.config import parse_args
-from NeRFs.core.driving import drive
+from NeRFs.TorsoNeRF.run_nerf import drive_command
 from NeRFs.core.head import HeadTrainer
 from NeRFs.core.rendering import composite
 from NeRFs.core.torso import TorsoTrainer, composite_head_torso, rot_to_euler
@@ -98,25 +99,55 @@ def test_driving_with_new_audio_gives_n_frames_a_video_and_sound(root, head_logs
     new_aud = np.random.default_rng(5).normal(0, 10, size=(40, 16, 29))
     np.save(tmp_path / "new_aud.npy", new_aud)
     wav = write_wav(tmp_path / "new.wav", 2.0)
-    video = drive(_drive_args(root, head_logs, "--aud_file", str(tmp_path / "new_aud.npy"), "--test_size", "12",
-                              "--aud_start", "2", "--with_audio", str(wav)))
+    video = drive_command(_drive_args(root, head_logs, "--aud_file", str(tmp_path / "new_aud.npy"), "--test_size",
+                                      "12", "--aud_start", "2", "--with_audio", str(wav)))
     out = head_logs / "synth_com" / "test_aud_rst"
-    assert sorted(int(p.stem) for p in out.glob("*.jpg")) == list(range(12))
-    assert imageio.imread(out / "0.jpg").shape == (32, 32, 3)
-    reader = imageio.get_reader(out / "result.mp4")
-    assert reader.count_frames() == 12 and reader.get_meta_data()["fps"] == 25
+    assert video == out / "video_with_audio.mp4"
+    # the one sequence format: PNG frames named by the record, frames.json, video.mp4 (25 fps)
+    record = read_sequence_record(out)
+    assert [p.name for p in record.paths()] == [frame_file(i) for i in range(12)]
+    assert sorted(p.name for p in out.glob("*.png")) == [frame_file(i) for i in range(12)]
+    assert imageio.imread(out / frame_file(0)).shape == (32, 32, 3)
+    reader = imageio.get_reader(out / record.video)
+    assert record.video == "video.mp4" and reader.count_frames() == 12 and reader.get_meta_data()["fps"] == 25
     info = probe(video)
     assert info.has_video and info.has_audio and abs(info.duration - 12 / 25) < 0.1
-    # frames.json says which pose and audio frame each output frame shows: aud_start + i, poses in order
-    record = json.loads((out / "frames.json").read_text())
+    # which pose and audio frame each output frame shows: aud_start + i, poses in order
     val_ids = [f["img_id"] for f in json.loads((root / "transforms_val.json").read_text())["frames"]]
-    val_ids = val_ids[::record["testskip"]]
-    assert [f["aud_id"] for f in record["frames"]] == list(range(2, 14))
-    assert [f["img_id"] for f in record["frames"]] == [val_ids[i % len(val_ids)] for i in range(12)]
-    # -1: the whole audio (40 - aud_start frames), poses cycle through the 3 validation poses
-    drive(_drive_args(root, head_logs, "--aud_file", str(tmp_path / "new_aud.npy"), "--test_size", "-1",
-                      "--aud_start", "10"))
-    assert imageio.get_reader(out / "result.mp4").count_frames() == 30
+    val_ids = val_ids[::record.meta["testskip"]]
+    assert [f.aud_id for f in record.frames] == list(range(2, 14))
+    assert [f.img_id for f in record.frames] == [val_ids[i % len(val_ids)] for i in range(12)]
+    assert record.meta["kind"] == "driving" and [f.index for f in record.frames] == list(range(12))
+    # -1: the whole audio (40 - aud_start frames), poses cycle through the 3 validation poses; the earlier
+    # run's frames and its video with sound are gone
+    drive_command(_drive_args(root, head_logs, "--aud_file", str(tmp_path / "new_aud.npy"), "--test_size", "-1",
+                              "--aud_start", "10"))
+    assert imageio.get_reader(out / "video.mp4").count_frames() == 30 == len(read_sequence_record(out).frames)
+    assert len(list(out.glob("*.png"))) == 30 and not (out / "video_with_audio.mp4").exists()
+
+
+def test_driving_needs_no_training_image_and_no_optimiser(root, head_logs, tmp_path, monkeypatch):
+    """Serving reads checkpoints, transforms, bc.jpg and the features only: the train frames' images are
+    deleted from a copy of the dataset, and building any optimiser fails the test."""
+    import shutil
+    if not list_checkpoints(head_logs / "synth_com", "body"):
+        TorsoTrainer(make_args(root, head_logs, kind="torso", N_iters=2, **SMALL)).fit()
+    data = tmp_path / "served"
+    shutil.copytree(root, data, ignore=shutil.ignore_patterns("logs"))
+    for f in json.loads((data / "transforms_train.json").read_text())["frames"]:
+        for folder in ("head_imgs", "com_imgs"):
+            (data / folder / f"{f['img_id']}.jpg").unlink()
+
+    def no_optimiser(self, *a, **k):
+        raise AssertionError("an optimiser was built for serving")
+    monkeypatch.setattr(torch.optim.Optimizer, "__init__", no_optimiser)
+    np.save(tmp_path / "a.npy", np.random.default_rng(1).normal(0, 10, size=(6, 16, 29)))
+    args = _drive_args(root, head_logs, "--datadir", str(data), "--aud_file", str(tmp_path / "a.npy"),
+                       "--rst_dir", str(tmp_path / "served_out"))
+    drive_command(args)
+    record = read_sequence_record(tmp_path / "served_out")
+    assert [f.aud_id for f in record.frames] == list(range(6))
+    assert imageio.get_reader(tmp_path / "served_out" / "video.mp4").count_frames() == 6
 
 
 def test_driving_errors_are_clear(root, head_logs, tmp_path):
@@ -126,12 +157,12 @@ def test_driving_errors_are_clear(root, head_logs, tmp_path):
     TorsoTrainer(make_args(root, logs, kind="torso", N_iters=1, head_ckpt=head_ckpt, **SMALL)).fit()
     np.save(tmp_path / "bad.npy", np.zeros((10, 16)))
     with pytest.raises(UserError, match=r"shape \(10, 16\); expected \[frames, 16, channels\]"):
-        drive(_drive_args(root, logs, "--aud_file", str(tmp_path / "bad.npy")))
+        drive_command(_drive_args(root, logs, "--aud_file", str(tmp_path / "bad.npy")))
     np.save(tmp_path / "narrow.npy", np.zeros((10, 16, 13)))
     with pytest.raises(UserError, match="13 channels per row, the trained AudioNet expects 29"):
-        drive(_drive_args(root, logs, "--aud_file", str(tmp_path / "narrow.npy")))
+        drive_command(_drive_args(root, logs, "--aud_file", str(tmp_path / "narrow.npy")))
     with pytest.raises(UserError, match="no torso checkpoint"):
-        drive(_drive_args(root, tmp_path / "empty_logs", "--head_ckpt", str(next((head_logs / "synth_head").glob("*.tar")))))
+        drive_command(_drive_args(root, tmp_path / "empty_logs", "--head_ckpt", str(next((head_logs / "synth_head").glob("*.tar")))))
 
 
 def test_missing_head_checkpoint_says_what_to_do(root, tmp_path):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from adnerf.sequence_record import frame_file, read_sequence_record
 from NeRFs.core.audio import sequence_codes
 from NeRFs.core.head import HeadTrainer
 from NeRFs.core.utils import REPO_ROOT, mse_to_psnr
@@ -109,6 +110,14 @@ def test_command_line_trains_resumes_and_renders_video(dataset_copy):
     assert len(pngs) == 5 and iio.imread(pngs[0]).shape == (24, 24, 3)
     reader = imageio.get_reader(folder / "video.mp4")
     assert reader.get_meta_data()["fps"] == 25 and reader.count_frames() == 5
+    # validation and render_only write the one sequence format: the record names each frame's pose and audio
+    val = json.loads((dataset_copy / "transforms_val.json").read_text())["frames"]
+    for seq in (folder, out / "testset_000004"):
+        record = read_sequence_record(seq)
+        assert [f.img_id for f in record.frames] == [f["img_id"] for f in val]
+        assert [f.aud_id for f in record.frames] == [f.get("aud_id", f["img_id"]) for f in val]
+        assert [p.name for p in record.paths()] == [frame_file(k) for k in range(5)]
+        assert imageio.get_reader(seq / record.video).count_frames() == 5
     assert json.loads((folder / "metrics.json").read_text())["psnr_mean"] > 5
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
     # what was written is the render: each PNG (validation and render_only) = round(255 x the float render)
@@ -119,7 +128,7 @@ def test_command_line_trains_resumes_and_renders_video(dataset_copy):
     record = json.loads((folder / "metrics.json").read_text())
     for k, rgb, target in t.render_split("val", 4):
         want = np.round(255 * rgb.numpy())
-        for png in (folder / f"{k:03d}.png", out / "testset_000004" / f"{k:03d}.png"):
+        for png in (folder / frame_file(k), out / "testset_000004" / frame_file(k)):
             assert np.abs(iio.imread(png).astype(float) - want).max() <= 1, png
         assert record["psnr_per_frame"][k] == pytest.approx(mse_to_psnr(((rgb - target) ** 2).mean()), abs=1e-3)
     assert record["frames"] == len(record["psnr_per_frame"]) == 5

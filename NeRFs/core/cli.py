@@ -12,12 +12,16 @@ from .utils import UserError
 
 
 def train_or_render(trainer_cls) -> Callable:
-    """The default action: ``--render_only`` renders the validation frames, otherwise train / resume."""
+    """The default action: ``--render_only`` renders the validation frames (the serving object: no trainer,
+    no optimiser), otherwise train / resume."""
     def action(args):
+        if args.render_only:
+            from .render_only import render_validation
+            return render_validation(args, "torso" if "body" in trainer_cls.ckpt_kinds else "head")
         from NeRFs.grid import select_trainer  # --backend grid: the grid counterpart of trainer_cls
         from .distributed import distributed_trainer  # under torchrun: data-parallel over the ranks
         trainer = distributed_trainer(select_trainer(trainer_cls, args))(args)
-        return trainer.render_only() if args.render_only else trainer.fit()
+        return trainer.fit()
     return action
 
 

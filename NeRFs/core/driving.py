@@ -4,46 +4,28 @@ Frame i uses audio features ``aud_start + i`` (or, with ``--aud_from_pose``, the
 that re-rendering the validation frames compares like with like) and the head pose ``i`` of
 ``test_pose_file`` (consecutive poses; every ``testskip``-th only when a testskip is named; optionally
 smoothed with ``--smooth_poses``; cycling when the audio is longer). The audio codes are
-smoothed over the sequence by AudioAttNet, as in the original. Output: ``basedir/expname/test_aud_rst/``
-(or ``--rst_dir``) with ``<i>.jpg`` frames and ``result.mp4`` (25 fps), plus ``result_with_audio.mp4`` with ``--with_audio``.
+smoothed over the sequence by AudioAttNet, as in the original. The model is a serving object
+(serving.py: checkpoints, transforms and bc.jpg only; no trainer, no optimiser, no training image).
+
+Output: ``basedir/expname/test_aud_rst/`` (or ``--rst_dir``) in the one sequence format
+(adnerf/sequence_record.py): ``00000.png ...``, ``frames.json`` (img_id of the pose and aud_id of every
+output frame) and ``video.mp4`` (``--video_fps``, 25). Reading a .wav and muxing the sound
+(``video_with_audio.mp4``) are the command line's (NeRFs/TorsoNeRF/run_nerf.py): this stage takes features.
 """
 from __future__ import annotations
 
 import argparse
-import json
-import os
+from dataclasses import dataclass
 from pathlib import Path
 
-import imageio.v2 as imageio
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from .audio import sequence_codes
-from .dataset import check_features, check_poses, load_audio_features, load_transforms
-from .torso import TorsoTrainer
-from .utils import UserError, to_uint8, write_video
-
-
-def load_driving_features(path: str, datadir: str) -> torch.Tensor:
-    p = Path(path) if Path(path).is_absolute() else Path(datadir) / path
-    if not p.is_file() and Path(path).is_file():
-        p = Path(path)
-    if p.suffix.lower() == ".wav":
-        try:
-            from data_util.audio_features import compute_features, dataset_audio_options  # preprocessing step 0
-            from data_util.common import StepError
-        except ImportError:
-            raise UserError(f"{p} is a .wav: computing speech features from audio needs preprocessing step 0 "
-                            f"(data_util/audio_features.py), which is not installed in this version; pass the "
-                            f"features as .npy [frames, 16, channels] instead") from None
-        try:  # the dataset's own feature backend (preprocess.json), so the channels match its AudioNet
-            feats = np.asarray(compute_features(p, **dataset_audio_options(datadir)), dtype=np.float32)
-        except StepError as exc:
-            raise UserError(str(exc)) from exc
-        check_features(feats, p, "the sound itself holds NaN / inf samples: export it again as 16-bit PCM")
-        return torch.from_numpy(feats)
-    return load_audio_features(p, "compute them again from the sound (or pass the .wav itself as --aud_file)")
+from .dataset import check_poses, load_transforms
+from .sequence import SequenceWriter
+from .serving import TalkingHead, load_talking_head
+from .utils import UserError
 
 
 def smooth_poses(poses: np.ndarray, window: int) -> np.ndarray:
@@ -63,18 +45,25 @@ def smooth_poses(poses: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
-def drive(args: argparse.Namespace) -> Path:
-    # the networks and the torso camera come from the dataset (with its own features); --aud_file drives
-    from NeRFs.grid import select_trainer  # --backend grid: GridTorsoTrainer
-    t = select_trainer(TorsoTrainer, args)(argparse.Namespace(**{**vars(args), "aud_file": "aud.npy"}))
-    step = t.resume()
-    if step == 0:
-        raise UserError(f"no torso checkpoint (*_body.tar) in {t.out_dir}: train the Torso-NeRF first "
-                        f"(python NeRFs/TorsoNeRF/run_nerf.py --config <datadir>/TorsoNeRF_config.txt)")
-    feats = load_driving_features(args.aud_file, args.datadir).to(t.device)
-    if feats.shape[-1] != t.head.audnet.encoder_conv[0].in_channels:
-        raise UserError(f"audio features {args.aud_file} have {feats.shape[-1]} channels per row, the trained "
-                        f"AudioNet expects {t.head.audnet.encoder_conv[0].in_channels} (other feature backend?)")
+@dataclass
+class DrivenSequence:
+    """What ``drive`` wrote: the sequence folder, its mp4, and the audio row of its first frame."""
+    folder: Path
+    video: Path
+    first_aud_id: int
+    frames: int
+
+
+def drive(args: argparse.Namespace, feats: torch.Tensor, aud_source: str | None = None,
+          head: TalkingHead | None = None) -> DrivenSequence:
+    """Render the trained talking head of basedir/expname with audio features ``feats`` [N, 16, C] (already
+    read or computed by the command line) into ``basedir/expname/<rst_dir>`` (the one sequence format).
+
+    ``head``: a loaded TalkingHead (default: ``load_talking_head(args)``, checkpoints + transforms only).
+    """
+    aud_source = aud_source or str(args.aud_file)
+    th = head if head is not None else load_talking_head(args)
+    th.check_features(feats, aud_source)
     pose_file = Path(args.datadir) / args.test_pose_file
     # consecutive poses unless a testskip was named (config or command line): the original's default of
     # every 8th validation pose made the driven head jump 8 frames of motion per output frame
@@ -84,7 +73,7 @@ def drive(args: argparse.Namespace) -> Path:
                         [f.get("img_id") for f in frames])
     if getattr(args, "smooth_poses", 0) > 1:
         poses = smooth_poses(poses, args.smooth_poses)
-    poses = torch.tensor(poses, dtype=torch.float32, device=t.device)
+    poses = torch.tensor(poses, dtype=torch.float32, device=th.device)
     if args.aud_from_pose:
         ids = [int(f.get("aud_id", f["img_id"])) for f in frames]
         n = len(ids) if args.test_size < 0 else min(args.test_size, len(ids))
@@ -92,43 +81,18 @@ def drive(args: argparse.Namespace) -> Path:
     else:
         available = feats.shape[0] - args.aud_start
         if available <= 0:
-            raise UserError(f"--aud_start {args.aud_start} is past the end of {args.aud_file} ({feats.shape[0]} frames)")
+            raise UserError(f"--aud_start {args.aud_start} is past the end of {aud_source} ({feats.shape[0]} frames)")
         n = available if args.test_size < 0 else min(args.test_size, available)
         ids = list(range(args.aud_start, args.aud_start + n))
     if max(ids) >= feats.shape[0]:
-        raise UserError(f"{args.aud_file} has {feats.shape[0]} frames, the poses of {pose_file} need aud_id {max(ids)}")
-    with torch.no_grad():
-        codes = sequence_codes(t.head.audnet, t.head.attnet, feats[ids], True, args.smo_size)
-    out = t.out_dir / args.rst_dir  # an absolute rst_dir replaces the whole path
-    out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("*.jpg"):  # frames of an earlier, longer run would be paired with the wrong audio
-        if old.stem.isdigit():
-            old.unlink()
-    images = []
-    for i in tqdm(range(n), desc="driving", dynamic_ncols=True):
-        img = to_uint8(t.render_frame(poses[i % len(poses)], codes[i]))
-        part = out / f".{i}.part.jpg"  # renamed when complete: a full disk leaves no half-written frame
-        try:
-            imageio.imwrite(part, img, quality=95)
-            os.replace(part, out / f"{i}.jpg")
-        finally:
-            part.unlink(missing_ok=True)
-        images.append(img)
-    video = write_video(out / "result.mp4", images, args.video_fps)
-    # which pose and audio frame each output frame shows, so evaluation pairs frames exactly
-    record = {"pose_file": str(pose_file), "testskip": skip, "smooth_poses": getattr(args, "smooth_poses", 0),
-              "aud_file": str(args.aud_file),
-              "aud_from_pose": bool(args.aud_from_pose),
-              "frames": [{"frame": i, "img_id": int(frames[i % len(frames)]["img_id"]), "aud_id": int(ids[i])}
-                         for i in range(n)]}
-    (out / "frames.json").write_text(json.dumps(record, indent=1))
-    print(f"[{args.expname}] {n} frames and {video}")
-    if args.with_audio:
-        from add_audio.add_audio import MuxError, mux_audio
-        start = ids[0] / args.video_fps  # the sound of the first rendered frame's audio features
-        try:
-            video = mux_audio(video, args.with_audio, out / "result_with_audio.mp4", audio_offset=start)
-        except MuxError as exc:
-            raise UserError(str(exc)) from exc
-        print(f"[{args.expname}] with sound: {video}")
-    return video
+        raise UserError(f"{aud_source} has {feats.shape[0]} frames, the poses of {pose_file} need aud_id {max(ids)}")
+    codes = th.codes(feats[ids])
+    out = Path(args.basedir) / args.expname / args.rst_dir  # an absolute rst_dir replaces the whole path
+    meta = {"kind": "driving", "step": th.step, "pose_file": str(pose_file), "testskip": skip,
+            "smooth_poses": getattr(args, "smooth_poses", 0), "aud_file": aud_source,
+            "aud_from_pose": bool(args.aud_from_pose), "aud_start": None if args.aud_from_pose else args.aud_start}
+    with SequenceWriter(out, args.video_fps, **meta) as seq:
+        for i in tqdm(range(n), desc="driving", dynamic_ncols=True):
+            seq.add(th.render(poses[i % len(poses)], codes[i]), frames[i % len(frames)]["img_id"], ids[i])
+    print(f"[{args.expname}] {n} frames and {seq.video_path} in {out}")
+    return DrivenSequence(out, seq.video_path, int(ids[0]), n)

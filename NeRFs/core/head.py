@@ -16,7 +16,7 @@ from .dataset import AudFaceDataset
 from .networks import AudioAttNet, AudioNet, FaceNeRF
 from .rays import get_rays, rays_at, sample_pixels
 from .regions import scatter_rays
-from .rendering import RadianceField, RenderSettings, render_rays, render_rays_chunked
+from .rendering import RadianceField, RenderSettings, render_rays, render_rays_chunked, renderer_for
 from .trainer import Trainer
 from .utils import mse_to_psnr
 
@@ -80,7 +80,7 @@ class HeadModels:
                      cx: float, cy: float, near: float, far: float, s: RenderSettings, rows: slice = slice(None),
                      region: torch.Tensor | None = None) -> dict:
         """Full-frame render (or a band of ``rows``): pose [4, 4] c2w, code [dim_aud], bc_img [H, W, 3]
-        -> rgb_map [h, W, 3], disp_map, acc_map [h, W]. ``region`` (bool [H * W], full frames only): query
+        -> rgb_map [h, W, 3], disp_map, acc_map [h, W]; the renderer ``s`` was made for (``renderer_for``). ``region`` (bool [H * W], full frames only): query
         only these pixels, the others show bc_img (see regions.py)."""
         H, W = bc_img.shape[:2]
         rays_o, rays_d = get_rays(H, W, focal, pose, cx, cy)
@@ -89,9 +89,9 @@ class HeadModels:
         if region is not None and rows == slice(None):
             fill = {"rgb_map": c, "disp_map": torch.zeros_like(c[:, 0]), "acc_map": torch.zeros_like(c[:, 0])}
             out = scatter_rays(render_rays_chunked(self.coarse, self.fine, o[region], d[region], near, far,
-                                                   c[region], code, s), region, fill)
+                                                   c[region], code, s, renderer=renderer_for(s)), region, fill)
         else:
-            out = render_rays_chunked(self.coarse, self.fine, o, d, near, far, c, code, s)
+            out = render_rays_chunked(self.coarse, self.fine, o, d, near, far, c, code, s, renderer=renderer_for(s))
         return {k: v.reshape(*rays_o.shape[:2], *v.shape[1:]) for k, v in out.items()}
 
 

@@ -37,6 +37,16 @@ class AudioNet(nn.Module):
         self.encoder_fc1 = nn.Sequential(
             nn.Linear(64, 64), nn.LeakyReLU(LEAKY_SLOPE, inplace=True), nn.Linear(64, dim_aud))
 
+    @property
+    def in_channels(self) -> int:
+        """C, the feature channels per row this network reads (29 for DeepSpeech, fixed by its weights)."""
+        return int(self.encoder_conv[0].in_channels)
+
+    @staticmethod
+    def channels_of(state_dict: dict) -> int:
+        """The ``in_channels`` of a saved AudioNet state dict (so a network of the right width can be built)."""
+        return int(state_dict["encoder_conv.0.weight"].shape[1])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [B, 16, C] -> [B, dim_aud] (a centred ``win_size`` slice of the 16 rows is used)."""
         half = self.win_size // 2

@@ -1,7 +1,8 @@
 """Volume rendering of AD-NeRF: coarse + fine passes over the rays, background as the last sample.
 
-``render_rays`` is the training renderer (autograd, every output of both passes). Display renders whose
-settings come from ``RenderSettings.for_inference`` go to ``inference.render_rays_inference``.
+``render_rays`` is the training renderer (autograd, every output of both passes); display renders use
+``inference.render_rays_inference``. ``render_rays_chunked`` takes the renderer as an argument: which one
+runs never depends on whether autograd happens to be on.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from .field import RadianceField, RenderSettings, autocast
 from .inference import render_rays_inference
 from .sampling import importance_depths, points_at, ray_depths
 
-__all__ = ["RadianceField", "RenderSettings", "composite", "render_rays", "render_rays_chunked"]
+__all__ = ["RadianceField", "RenderSettings", "composite", "render_rays", "render_rays_chunked",
+           "render_rays_inference", "renderer_for"]
 
 
 def render_rays(coarse: RadianceField, fine: RadianceField | None, rays_o: torch.Tensor, rays_d: torch.Tensor,
@@ -40,18 +42,23 @@ def render_rays(coarse: RadianceField, fine: RadianceField | None, rays_o: torch
     return out_f
 
 
-def render_rays_chunked(coarse, fine, rays_o, rays_d, near, far, bc_rgb, cond, s: RenderSettings,
-                        generator=None, keys=("rgb_map", "disp_map", "acc_map")) -> dict:
-    """Render [R, 3] rays in batches of ``s.chunk``; returns the requested keys concatenated.
+def render_rays_chunked(coarse, fine, rays_o, rays_d, near, far, bc_rgb, cond, s: RenderSettings, generator=None,
+                        keys=("rgb_map", "disp_map", "acc_map"), *, renderer) -> dict:
+    """Render [R, 3] rays in batches of ``s.chunk`` with ``renderer``; returns the requested keys concatenated.
 
-    Without autograd and with ``RenderSettings.for_inference`` settings this uses the inference renderer,
-    which has no coarse outputs (``rgb0`` ...).
+    renderer: ``render_rays`` (training: autograd, coarse outputs ``rgb0`` ...) or ``render_rays_inference``
+    (display: no autograd, no coarse outputs); ``renderer_for(s)`` names the one settings were made for.
     """
-    render = render_rays_inference if s.inference and not torch.is_grad_enabled() else render_rays
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in keys}
     for i in range(0, rays_o.shape[0], s.chunk):
-        out = render(coarse, fine, rays_o[i:i + s.chunk], rays_d[i:i + s.chunk], near, far,
-                     bc_rgb[i:i + s.chunk], cond, s, generator)
+        out = renderer(coarse, fine, rays_o[i:i + s.chunk], rays_d[i:i + s.chunk], near, far,
+                       bc_rgb[i:i + s.chunk], cond, s, generator)
         for k in keys:
             parts[k].append(out[k])
     return {k: torch.cat(v, dim=0) for k, v in parts.items()}
+
+
+def renderer_for(s: RenderSettings):
+    """The renderer settings were made for: ``render_rays_inference`` for ``RenderSettings.for_inference``
+    settings (display renders), else ``render_rays``."""
+    return render_rays_inference if s.inference else render_rays

@@ -22,9 +22,8 @@ from .checkpoint import list_checkpoints, load_checkpoint, load_module, load_opt
 from .dataset import AudFaceDataset
 from .encoding import PositionalEncoding
 from .head import HeadModels, build_field, render_settings
-from .rays import get_rays, rays_at, sample_pixels
-from .regions import scatter_rays
-from .rendering import render_rays, render_rays_chunked
+from .rays import rays_at, sample_pixels
+from .rendering import render_rays
 from .trainer import Trainer
 from .utils import UserError, mse_to_psnr
 
@@ -154,25 +153,19 @@ class TorsoTrainer(Trainer):
             tqdm.write(f"warning: {path} holds no optimiser state; the optimiser starts fresh")
 
     # ----- rendering -----
+    def talking_head(self):
+        """The serving object (serving.py) around this trainer's networks, as they are now."""
+        from .serving import Camera, MLPTorso, TalkingHead
+        a, ds = self.args, self.dataset
+        cam = Camera(ds.H, ds.W, ds.focal, ds.cx, ds.cy, a.near, a.far, self.bc_img, self.torso_c2w)
+        return TalkingHead(self.head, MLPTorso(self.coarse, self.fine), cam,
+                           self.settings.for_inference(a.early_stop_T, self.device), self.smooth, a.smo_size,
+                           self.render_region("head"), self.render_region("person"), self.step)
+
     @torch.no_grad()
     def render_frame(self, pose: torch.Tensor, code: torch.Tensor, rows: slice = slice(None)) -> torch.Tensor:
         """Head + torso image [H, W, 3] (or a band of ``rows``) for a head pose [4, 4] and a code [dim_aud]."""
-        a, ds = self.args, self.dataset
-        s = self.settings.for_inference(a.early_stop_T, self.device)
-        full = rows == slice(None)
-        head = self.head.render_image(pose, code, self.bc_img, ds.focal, ds.cx, ds.cy, a.near, a.far, s, rows,
-                                      region=self.render_region("head") if full else None)
-        o, d = (x[rows].reshape(-1, 3) for x in get_rays(ds.H, ds.W, ds.focal, self.torso_c2w, ds.cx, ds.cy))
-        cond = torch.cat((code, pose_condition(pose)))
-        region = self.render_region("person") if full else None
-        if region is not None:
-            o, d = o[region], d[region]
-        torso = render_rays_chunked(self.coarse, self.fine, o, d, a.near, a.far, torch.zeros_like(o), cond, s,
-                                    keys=("rgb_fg_map", "trans_last"))
-        n = ds.H * ds.W
-        torso = scatter_rays(torso, region, {"rgb_fg_map": torch.zeros(n, 3, device=self.device),
-                                             "trans_last": torch.ones(n, device=self.device)})
-        return composite_head_torso(head["rgb_map"].reshape(-1, 3), torso).reshape(head["rgb_map"].shape)
+        return self.talking_head().render(pose, code, rows)
 
     @torch.no_grad()
     def render_split(self, split: str, step: int, indices=None):

@@ -10,7 +10,6 @@ replayed the first run's sampling order).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
@@ -22,7 +21,8 @@ from .checkpoint import (clean_partial_checkpoints, list_checkpoints, load_check
                          save_checkpoint)
 from .dataset import check_images
 from .preflight import ExperimentLock, check_disk_space, check_writable
-from .utils import UserError, mse_to_psnr, pick_device, to_uint8, write_image, write_video
+from .sequence import SequenceWriter, write_metrics
+from .utils import UserError, mse_to_psnr, pick_device, to_uint8
 
 
 class Trainer:
@@ -213,26 +213,21 @@ class Trainer:
                 self.writer.add_scalar("val/psnr_image", mse_to_psnr(((rgb - target) ** 2).mean()), step)
 
     @torch.no_grad()
-    def render_to_folder(self, split: str, step: int, folder: Path, video: bool) -> dict:
-        """Render a split to PNGs (and an mp4); returns and writes per-frame PSNR when targets exist."""
-        folder.mkdir(parents=True, exist_ok=True)
-        frames, psnrs = [], []
-        n = len(self.dataset.splits[split])
-        for k, rgb, target in tqdm(self.render_split(split, step), total=n, desc=f"render {split}", leave=False):
-            img = to_uint8(rgb)
-            write_image(folder / f"{k:03d}.png", img)
-            frames.append(img)
-            if target is not None:
-                psnrs.append(mse_to_psnr(((rgb - target) ** 2).mean()))
-        result = {"step": step, "frames": n, "psnr_per_frame": psnrs,
-                  "psnr_mean": float(np.mean(psnrs)) if psnrs else None}
-        if video:
-            result["video"] = str(write_video(folder / "video.mp4", frames, self.args.video_fps))
-        (folder / "metrics.json").write_text(json.dumps(result, indent=1))
-        return result
+    def render_to_folder(self, split: str, step: int, folder: Path, video: bool = True) -> dict:
+        """Render a split in the one sequence format (sequence.py: PNGs, frames.json, video.mp4); returns
+        and writes (metrics.json) the per-frame PSNR when targets exist."""
+        frames, psnrs = self.dataset.splits[split], []
+        with SequenceWriter(folder, self.args.video_fps, video, kind="validation", split=split, step=step,
+                            testskip=self.args.testskip if split != "train" else 1) as seq:
+            for k, rgb, target in tqdm(self.render_split(split, step), total=len(frames), desc=f"render {split}",
+                                       leave=False):
+                seq.add(rgb, frames.img_ids[k], frames.aud_ids[k])
+                if target is not None:
+                    psnrs.append(mse_to_psnr(((rgb - target) ** 2).mean()))
+        return write_metrics(folder, step, psnrs, len(frames), seq.video_path)
 
     def validate(self, step: int) -> dict:
-        res = self.render_to_folder("val", step, self.out_dir / f"testset_{step:06d}", video=False)
+        res = self.render_to_folder("val", step, self.out_dir / f"testset_{step:06d}")
         if res["psnr_mean"] is not None:
             self.writer.add_scalar("val/psnr", res["psnr_mean"], step)
             tqdm.write(f"[{self.args.expname}] step {step}: validation PSNR {res['psnr_mean']:.2f} dB "
@@ -240,13 +235,7 @@ class Trainer:
         return res
 
     def render_only(self) -> dict:
-        step = self.resume()
-        if step == 0 and not self.args.ft_path:
-            tqdm.write(f"[{self.args.expname}] warning: no checkpoint in {self.out_dir}; rendering an untrained network")
-        folder = self.out_dir / f"renderonly_val_{step:06d}"
-        res = self.render_to_folder("val", step, folder, video=True)
-        msg = f"[{self.args.expname}] rendered {res['frames']} frames to {folder}"
-        if res["psnr_mean"] is not None:
-            msg += f" (PSNR {res['psnr_mean']:.2f} dB)"
-        print(msg)
-        return res
+        """--render_only: the validation frames of the saved checkpoint, rendered by the serving object
+        (render_only.py), which loads no optimiser and reads no training image."""
+        from .render_only import render_validation
+        return render_validation(self.args, "torso" if len(self.ckpt_kinds) > 1 else "head")

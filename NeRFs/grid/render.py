@@ -12,8 +12,9 @@ bc.jpg pixel as an opaque last sample at ``far``); what changes is which samples
   ray stops once its transmittance is below ``early_stop_T``; the colour branch runs only for samples whose
   weight exceeds 1e-6 (as ``NeRFs/core/inference.py``).
 
-Training (autograd) uses ``render_rays_grid``; ``torch.no_grad`` renders with ``inference`` settings use
-``render_rays_grid_inference``; ``render_rays_grid_chunked`` picks between them as the MLP's entry point does.
+Training (autograd) uses ``render_rays_grid``; display renders (``inference`` settings) use
+``render_rays_grid_inference``; ``render_rays_grid_chunked`` runs the one named, or the one its settings were
+made for (``GridSettings.for_inference``).
 """
 from __future__ import annotations
 
@@ -127,9 +128,11 @@ def render_rays_grid_inference(field: GridField, occ: OccupancyGrid | None, rays
 
 
 def render_rays_grid_chunked(field, occ, rays_o, rays_d, near, far, bc_rgb, cond, s: GridSettings,
-                             generator=None, keys=("rgb_map", "disp_map", "acc_map")) -> dict:
-    """Render [R, 3] rays in batches of ``s.chunk``; returns the requested keys concatenated."""
-    render = render_rays_grid_inference if s.inference and not torch.is_grad_enabled() else render_rays_grid
+                             generator=None, keys=("rgb_map", "disp_map", "acc_map"), renderer=None) -> dict:
+    """Render [R, 3] rays in batches of ``s.chunk``; returns the requested keys concatenated. ``renderer``:
+    ``render_rays_grid`` or ``render_rays_grid_inference``; None: the one ``s`` was made for (``s.inference``
+    from ``for_inference``), never chosen from whether autograd is on."""
+    render = renderer or (render_rays_grid_inference if s.inference else render_rays_grid)
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in keys}
     for i in range(0, rays_o.shape[0], s.chunk):
         out = render(field, occ, rays_o[i:i + s.chunk], rays_d[i:i + s.chunk], near, far, bc_rgb[i:i + s.chunk],

@@ -1,0 +1,116 @@
+"""Serving (NeRFs/core/serving.py) and the one sequence format (adnerf/sequence_record.py, NeRFs/core/sequence.py).
+
+A model loaded from its checkpoints renders the same pixels as the trainer that saved it, for both
+backends, without an optimiser; a written sequence reads back: frames, record, mp4 frame count.
+"""
+import json
+
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+import torch
+
+from adnerf.sequence_record import (RECORD_NAME, SequenceRecordError, frame_file, read_sequence_record,
+                                    record_dict, write_record)
+from NeRFs.core.head import HeadTrainer
+from NeRFs.core.networks import AudioNet
+from NeRFs.core.sequence import write_sequence
+from NeRFs.core.serving import load_head_renderer, load_talking_head
+from NeRFs.core.torso import TorsoTrainer
+from conftest import make_args
+
+TINY = {"netwidth": 32, "netwidth_fine": 32, "N_samples": 8, "N_importance": 8, "N_rand": 64, "N_iters": 1,
+        "grid_hidden": 16, "grid_max_res": 32, "occ_res": 16}
+
+
+def _trained(root, logs, device, backend):
+    """A one-step head and torso of ``backend`` saved in logs; returns the torso trainer and its args."""
+    from NeRFs.grid import select_trainer
+    opts = {**TINY, "device": device.type, "backend": backend}
+    select_trainer(HeadTrainer, make_args(root, logs, **opts))(make_args(root, logs, **opts)).fit()
+    args = make_args(root, logs, kind="torso", **opts)
+    torso = select_trainer(TorsoTrainer, args)(args)
+    torso.fit()
+    return torso, args
+
+
+@pytest.fixture(autouse=True)
+def _no_optimiser_when_serving(monkeypatch):
+    """Counts optimisers built: serving itself must build none."""
+    built = []
+    real = torch.optim.Optimizer.__init__
+
+    def counting(self, *a, **k):
+        built.append(type(self).__name__)
+        real(self, *a, **k)
+    monkeypatch.setattr(torch.optim.Optimizer, "__init__", counting)
+    return built
+
+
+@pytest.mark.parametrize("backend", ["mlp", "grid"])
+def test_loaded_talking_head_renders_what_the_trainer_renders(synthetic_root, tmp_path, device, backend,
+                                                              _no_optimiser_when_serving):
+    trainer, args = _trained(synthetic_root, tmp_path / "logs", device, backend)
+    built = len(_no_optimiser_when_serving)
+    th = load_talking_head(args)
+    assert len(_no_optimiser_when_serving) == built  # loading and rendering build no optimiser
+    assert th.aud_channels == trainer.head.audnet.in_channels == 29 and th.step == 1
+    val = trainer.dataset.splits["val"]
+    codes = th.codes(val.auds)
+    assert codes.shape == (len(val), trainer.args.dim_aud) and codes.device.type == device.type
+    want = trainer.render_frame(val.poses[0].to(trainer.device), codes[0])
+    got = th.render(val.poses[0], codes[0])
+    assert got.shape == (24, 24, 3) and got.device.type == device.type
+    assert (got - want).abs().max().item() < 1e-5
+    assert len(_no_optimiser_when_serving) == built
+
+
+def test_head_renderer_and_the_explicit_audio_width(synthetic_root, tmp_path, device):
+    args = make_args(synthetic_root, tmp_path / "logs", **{**TINY, "device": device.type})
+    t = HeadTrainer(args)
+    t.fit()
+    r = load_head_renderer(args)
+    assert r.aud_channels == AudioNet.channels_of(t.models.audnet.state_dict()) == 29
+    val = t.dataset.splits["val"]
+    (k, want, _), = list(t.render_split("val", 1, [0]))
+    got = r.render(val.poses[0], r.codes(val.auds)[0])
+    assert (got - want).abs().max().item() < 1e-5
+    from NeRFs.core.utils import UserError
+    with pytest.raises(UserError, match="13 channels per row, the trained AudioNet expects 29"):
+        r.check_features(torch.zeros(4, 16, 13), "narrow.npy")
+
+
+def test_a_written_sequence_reads_back(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (18, 22, 3), dtype=np.uint8) for _ in range(4)]
+    record = [{"img_id": 10 + i, "aud_id": 3 + i} for i in range(4)]
+    (tmp_path / "seq").mkdir()
+    (tmp_path / "seq" / "7.jpg").write_bytes(b"old")  # a frame of an earlier, longer run
+    write_sequence(tmp_path / "seq", frames, record, fps=25, kind="test", testskip=1)
+    rec = read_sequence_record(tmp_path / "seq")
+    assert [(f.index, f.file, f.img_id, f.aud_id) for f in rec.frames] == \
+        [(i, frame_file(i), 10 + i, 3 + i) for i in range(4)]
+    assert rec.meta["kind"] == "test" and rec.fps == 25 and rec.video == "video.mp4"
+    for frame, path in zip(frames, rec.paths()):
+        assert np.array_equal(imageio.imread(path), frame)  # PNG: lossless
+    reader = imageio.get_reader(tmp_path / "seq" / rec.video)
+    assert reader.count_frames() == 4 and reader.get_meta_data()["fps"] == 25
+    assert sorted(p.name for p in (tmp_path / "seq").iterdir() if not p.name.startswith(".")) == \
+        sorted([frame_file(i) for i in range(4)] + [RECORD_NAME, "video.mp4"])
+    with pytest.raises(ValueError):  # frames and record must have one entry each
+        write_sequence(tmp_path / "bad", frames, record[:2])
+
+
+def test_a_missing_or_broken_record_is_one_line_naming_the_folder(tmp_path):
+    with pytest.raises(SequenceRecordError) as err:
+        read_sequence_record(tmp_path)
+    assert str(tmp_path) in str(err.value) and "frames.json" in str(err.value) and "\n" not in str(err.value)
+    (tmp_path / RECORD_NAME).write_text("{not json")
+    with pytest.raises(SequenceRecordError, match="not a sequence record"):
+        read_sequence_record(tmp_path)
+    # the earlier driving record ({"frame": i} and <i>.jpg) is still read
+    (tmp_path / RECORD_NAME).write_text(json.dumps({"testskip": 1, "frames": [{"frame": 0, "img_id": 5, "aud_id": 2}]}))
+    rec = read_sequence_record(tmp_path)
+    assert (rec.frames[0].file, rec.frames[0].img_id, rec.meta["testskip"]) == ("0.jpg", 5, 1)
+    write_record(tmp_path, record_dict([{"img_id": None, "aud_id": 4}], fps=30))
+    assert read_sequence_record(tmp_path).frames[0].img_id is None
