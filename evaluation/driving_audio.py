@@ -3,7 +3,7 @@
 Generated clip (first found):
 1. ``--audio FILE`` from ``--audio_start`` (25 fps frames, default 0);
 2. the sound of the generated video itself (``--gen_video`` with an audio track), or of the driving run's
-   ``result_with_audio.mp4`` next to the generated frames: that is exactly the audio the frames were driven by;
+   ``video_with_audio.mp4`` next to the generated frames: that is exactly the audio the frames were driven by;
 3. the dataset's ``aud.wav`` from the first validation frame's ``aud_id`` (right for a render of the validation
    frames driven with ``--aud_from_pose``; wrong for consecutive frames only when testskip > 1, so then
    unavailable).
@@ -20,6 +20,7 @@ import numpy as np
 from adnerf.constants import FPS
 from adnerf.errors import AdnerfError as AudioError
 from adnerf.media import has_audio_stream, read_audio
+from adnerf.sequence_record import VIDEO_WITH_AUDIO_NAME
 
 __all__ = ["AudioError", "ClipAudio", "has_audio_stream", "read_audio", "generated_clip_audio",
            "ground_truth_clip_audio", "speech_correlation", "driving_mismatch_note"]
@@ -48,14 +49,14 @@ def generated_clip_audio(audio: str | None, audio_start: int | None, gen_path: P
     if audio:
         return _load(Path(audio), audio_start or 0, "driving audio (--audio)")
     folder = gen_path.parent if gen_is_video else gen_path
-    for own in ([gen_path] if gen_is_video else []) + [folder / "result_with_audio.mp4"]:
+    for own in ([gen_path] if gen_is_video else []) + [folder / VIDEO_WITH_AUDIO_NAME]:
         if has_audio_stream(own):
             return _load(own, audio_start or 0, "driving audio: the sound of")
     if dataset_dir is None:
         return ClipAudio(None, "no driving audio: pass --audio (or --subject with a dataset that has aud.wav)")
     if testskip > 1:
         return ClipAudio(None, f"the generated frames are every {testskip}th validation frame (testskip), not a "
-                               "continuous clip, and no result_with_audio.mp4 says what drove them: pass --audio")
+                               "continuous clip, and no video_with_audio.mp4 says what drove them: pass --audio")
     start = audio_start if audio_start is not None else int(val_frames[0].get("aud_id", val_frames[0]["img_id"]))
     return _load(dataset_dir / "aud.wav", start, "driving audio: the dataset's")
 

@@ -32,19 +32,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset_root", default=str(ROOT / "dataset"))
     p.add_argument("--metrics", nargs="+", default=["all"], help=f"all, or any of {', '.join(METRICS)}")
     src = p.add_argument_group("inputs (override the subject's defaults)")
-    src.add_argument("--gen_dir", help="generated frames <k>.jpg (default: <id>_com/test_aud_rst under the basedir of "
+    src.add_argument("--gen_dir", help="a rendered sequence: frames + frames.json, which pairs each frame with its "
+                          "ground truth (default: <id>_com/test_aud_rst under the basedir of "
                           "TorsoNeRFTest_config.txt, dataset/<id>/logs or ./logs)")
-    src.add_argument("--gt_dir", help="ground-truth frames <k>.jpg (default: ori_imgs of the validation frames)")
-    src.add_argument("--gen_video", help="generated video (frames read directly)")
+    src.add_argument("--gt_dir", help="ground-truth frames <img_id>.jpg (default: ori_imgs of the validation frames)")
+    src.add_argument("--gen_video", help="generated video (with --subject: the video.mp4 of a rendered sequence, "
+                                          "paired by the frames.json beside it)")
     src.add_argument("--gt_video", help="ground-truth video")
     src.add_argument("--audio", help="driving audio for Sync (default: the generated video's sound, "
-                                      "result_with_audio.mp4 beside the frames, else dataset/<id>/aud.wav)")
+                                      "video_with_audio.mp4 beside the frames, else dataset/<id>/aud.wav)")
     src.add_argument("--audio_start", type=int, default=None,
                      help="video frame (25 fps) of the audio that goes with generated frame 0 (default: 0 for "
-                          "--audio or a result_with_audio.mp4, the first validation frame's aud_id for aud.wav)")
-    src.add_argument("--testskip", type=int, default=None,
-                     help="generated frame i shows validation frame i * testskip (default: the testskip of the "
-                          "NeRF config whose logs hold the generated frames, else 1)")
+                          "--audio or a video_with_audio.mp4, the first validation frame's aud_id for aud.wav)")
     src.add_argument("--resize", action="store_true", help="resize generated frames to the ground truth's size")
     w = p.add_argument_group("weights (local files for offline use)")
     w.add_argument("--lpips_backbone", help="torchvision AlexNet weights (alexnet-owt-7be5be79.pth)")
@@ -67,7 +66,7 @@ def evaluate(args, device) -> dict:
     start, timings = time.time(), {}
     inp = gather_inputs(args.subject, Path(args.dataset_root), args.gen_dir, args.gt_dir, args.gen_video,
                         args.gt_video, args.audio, args.audio_start, args.resize, need_audio="sync" in selected,
-                        testskip=args.testskip, progress=not args.no_progress)
+                        progress=not args.no_progress)
     for note in inp.notes:
         print(f"note: {note}", file=sys.stderr)
     opts = Options(device, args.batch_size, args.landmark_backend, args.lpips_backbone, args.lpips_heads,

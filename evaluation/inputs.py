@@ -1,10 +1,13 @@
 """What an evaluation compares: generated and ground-truth frames paired by id, face boxes and driving audio.
 
-Pairing keys are ids, never sorted file names: numeric file names in folders (0.jpg, 12.png, 003.png), the
-frame index in videos. With --subject, keys are positions k in transforms_val.json: the default ground
-truth of key k is ori_imgs/<img_id of validation frame k>.jpg, and generated frame i (the driving output
-logs/<id>_com/test_aud_rst/<i>.jpg) gets key i * testskip, the validation frame whose pose rendered it.
-""" 
+Generated frames are paired by their record only (frames.json, adnerf/sequence_record.py, written beside
+every rendered sequence): generated frame i was rendered with the pose of ``img_id``, so its ground truth
+is the frame ``img_id``. With --subject, keys are positions k in transforms_val.json (the ground truth of
+key k is ori_imgs/<img_id of validation frame k>.jpg); without, keys are img_ids, which name the frames of
+a ground-truth folder (<img_id>.jpg, as ori_imgs) or video (frame number). A generated folder without a
+record is refused with a one-line error (no pairing is guessed from frame counts or configs); only two
+videos without a subject are compared frame by frame.
+"""
 from __future__ import annotations
 
 import json
@@ -19,7 +22,8 @@ from adnerf.errors import AdnerfError as InputError
 from adnerf.media import read_image
 from evaluation.driving_audio import (ClipAudio, driving_mismatch_note, generated_clip_audio,
                                       ground_truth_clip_audio)
-from evaluation.subject import driving_output_candidates, find_driving_output, testskip_of
+from adnerf.sequence_record import RECORD_NAME, SequenceRecord, SequenceRecordError, read_sequence_record
+from evaluation.subject import driving_output_candidates, find_driving_output
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -47,7 +51,7 @@ class EvalInputs:
     notes: list[str] = field(default_factory=list)
     img_ids: list | None = None              # ori_imgs id of each pair (None without a subject)
     head_masks: list | None = None           # bool [H, W] ground-truth head (parsing) per pair, or None
-    testskip: int = 1                        # generated frame i = validation frame i * testskip
+    testskip: int = 1                        # the record's: every testskip-th validation pose was rendered
     gen_audio: ClipAudio = field(default_factory=lambda: ClipAudio(None, "audio not read"))
     gt_audio: ClipAudio = field(default_factory=lambda: ClipAudio(None, "audio not read"))
 
@@ -162,7 +166,7 @@ def pair_frames(gen: FrameSet, gt: FrameSet, resize: bool = False):
                      f"comparing the {len(common)} frames whose ids are in both")
     if not common:
         raise InputError(f"no frame of {gen.source} pairs with one of {gt.source} (ids {gen.keys[:3]}... "
-                         f"vs {gt.keys[:3]}...): name generated frames 0.jpg, 1.jpg, ... in validation order")
+                         f"vs {gt.keys[:3]}...): its frames.json names poses (img_id) with no ground truth there")
     keys, gen_frames, gt_frames, size_mismatch, resized = [], [], [], [], 0
     for k, g in common:
         t = gt_by_key[k]
@@ -194,14 +198,71 @@ def _default_generated_dir(dataset_dir: Path, subject: str) -> Path:
     return found
 
 
+def read_record(folder: Path, what: str = "generated") -> SequenceRecord:
+    """The record of a generated sequence folder, as an InputError (one line) when it is missing or broken."""
+    try:
+        return read_sequence_record(folder)
+    except SequenceRecordError as e:
+        raise InputError(f"{what} frames: {e}") from None
+
+
+def read_generated(gen_path: Path, is_video: bool, subject_given: bool, progress: bool = True):
+    """(FrameSet keyed by frame index, record or None). A folder needs its record; a video uses the record
+    beside it when that record names it, and needs one when a subject's frames are to be paired with it."""
+    if is_video:
+        gen = read_video(gen_path, "generated")
+        beside = gen_path.parent / RECORD_NAME
+        record = read_record(gen_path.parent) if beside.is_file() else None
+        if record is not None and record.video != gen_path.name:
+            record = None
+        if record is None and subject_given:
+            raise InputError(f"generated video {gen_path} has no {RECORD_NAME} beside it that names it, so its "
+                             f"frames cannot be paired with the validation frames: evaluate the folder it was "
+                             f"rendered to (--gen_dir), which holds the record")
+        return gen, record
+    if not gen_path.is_dir():
+        raise InputError(f"generated folder {gen_path} does not exist: render it first or pass another folder")
+    record = read_record(gen_path)
+    present = [f for f in record.frames if (gen_path / f.file).is_file()]
+    notes = [] if len(present) == len(record.frames) else [
+        f"{len(record.frames) - len(present)} frames listed in {gen_path / RECORD_NAME} are missing (first "
+        f"{next(f.file for f in record.frames if f not in present)}): compared without them"]
+    if not present:
+        raise InputError(f"none of the frames {gen_path / RECORD_NAME} lists exists in {gen_path}: render it again")
+    frames = read_images([gen_path / f.file for f in present], "reading generated", progress)
+    record.frames = present
+    return FrameSet([f.index for f in present], frames, str(gen_path), notes), record
+
+
+def key_by_record(gen: FrameSet, record: SequenceRecord, val_frames: list | None) -> tuple[FrameSet, list[str]]:
+    """Give each generated frame the key of its ground truth: with a subject, the position of its pose's
+    img_id in transforms_val.json; else the img_id itself. ``gen`` keeps every frame (key None: no ground
+    truth); returns the frames that have one, and notes."""
+    by_index = {f.index: f for f in record.frames}
+    img_ids = [by_index[i].img_id if i in by_index else None for i in gen.keys]
+    if val_frames is not None:
+        position = {int(f["img_id"]): k for k, f in enumerate(val_frames)}
+        keys = [position.get(i) if i is not None else None for i in img_ids]
+    else:
+        keys = img_ids
+    kept = [(k, f) for k, f in zip(keys, gen.frames) if k is not None]
+    notes = []
+    if len(kept) != len(keys):
+        notes.append(f"{len(keys) - len(kept)} generated frames show poses that are not validation frames "
+                     f"(their img_id in {record.folder / RECORD_NAME}): not compared")
+    if not kept:
+        raise InputError(f"no generated frame of {record.folder} shows a pose with ground truth (img_ids "
+                         f"{img_ids[:3]}...): render the validation poses (--aud_from_pose --testskip 1)")
+    gen.keys = keys
+    return FrameSet([k for k, _ in kept], [f for _, f in kept], gen.source), notes
+
+
 def gather_inputs(subject: str | None, dataset_root: Path, gen_dir=None, gt_dir=None, gen_video=None,
                   gt_video=None, audio=None, audio_start: int | None = None, resize: bool = False,
-                  need_audio: bool = True, testskip: int | None = None, progress: bool = True) -> EvalInputs:
+                  need_audio: bool = True, progress: bool = True) -> EvalInputs:
     """Resolve the command line's inputs (see docs/evaluation.md) into paired frames, face boxes and audio.
 
-    With a subject, keys are positions k in transforms_val.json: generated frame i is validation frame
-    i * testskip (testskip from the NeRF config that rendered it, or the argument), ground-truth frames are
-    taken as consecutive validation frames.
+    Generated frames are paired with the ground truth through their record (frames.json) only.
     """
     dataset_dir = val_frames = None
     if subject:
@@ -213,27 +274,19 @@ def gather_inputs(subject: str | None, dataset_root: Path, gen_dir=None, gt_dir=
         raise InputError("give --subject, or both a generated (--gen_dir/--gen_video) and a ground-truth "
                          "(--gt_dir/--gt_video) input")
     gen_path = Path(gen_video or gen_dir or _default_generated_dir(dataset_dir, subject))
-    gen = read_video(gen_path, "generated") if gen_video else read_frame_dir(gen_path, "generated", progress)
-    stride_note = []
-    if testskip is None:
-        testskip, where = testskip_of(gen_path, dataset_dir, subject) if subject else (1, "")
-        if testskip > 1 and len(gen.keys) == len(val_frames):
-            # a render of every validation frame (run with --testskip 1 on the command line)
-            stride_note.append(f"{len(gen.keys)} generated frames for {len(val_frames)} validation frames: "
-                               f"paired one to one, not by the testskip {testskip} of {where}")
-            testskip = 1
-    else:
-        where = "--testskip"
-    if testskip > 1:
-        gen.keys = [k * testskip for k in gen.keys]
-        stride_note.append(f"generated frame i shows validation frame i * {testskip} (testskip from {where})")
+    gen, record = read_generated(gen_path, bool(gen_video), bool(subject), progress)
+    stride_note, testskip, paired = [], 1, gen
+    if record is not None:
+        paired, stride_note = key_by_record(gen, record, val_frames)
+        testskip = max(int(record.meta.get("testskip") or 1), 1)
+        stride_note.append(f"generated frames paired with the ground truth by {record.folder / RECORD_NAME}")
     if gt_video:
         gt = read_video(gt_video, "ground-truth")
     elif gt_dir:
         gt = read_frame_dir(gt_dir, "ground-truth", progress)
     else:
         gt = read_validation_gt(dataset_dir, val_frames, progress)
-    keys, gen_frames, gt_frames, notes = pair_frames(gen, gt, resize)
+    keys, gen_frames, gt_frames, notes = pair_frames(paired, gt, resize)
     rects_by_key = {k: f["face_rect"] for k, f in enumerate(val_frames)} if val_frames else None
     face_rects = img_ids = None
     if rects_by_key is not None:

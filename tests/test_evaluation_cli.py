@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from adnerf.sequence_record import frame_file, record_dict, write_record
 from data_util.synthetic_head import make_synthetic_dataset
 from evaluation import evaluate
 from evaluation.metrics import fid, syncnet
@@ -26,9 +27,10 @@ def subject_root(tmp_path_factory) -> Path:
     out.mkdir(parents=True)
     rng = np.random.default_rng(0)
     import imageio.v2 as imageio
-    for k, f in enumerate(val):   # the ground truth with noise, named by validation position
+    for k, f in enumerate(val):   # the ground truth with noise, a rendered sequence of the validation poses
         img = imageio.imread(root / "ori_imgs" / f"{f['img_id']}.jpg").astype(float)
-        imageio.imwrite(out / f"{k}.png", np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8))
+        imageio.imwrite(out / frame_file(k), np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8))
+    write_record(out, record_dict([{"img_id": f["img_id"], "aud_id": f["aud_id"]} for f in val], fps=25, testskip=1))
     return root
 
 
@@ -85,9 +87,9 @@ def test_missing_weights_and_audio_are_reported_and_the_rest_runs(subject_root, 
 def test_mismatched_counts_and_sizes_compare_what_pairs(subject_root, tmp_path):
     gen = tmp_path / "gen"
     shutil.copytree(subject_root / "logs" / "synth_com" / "test_aud_rst", gen)
-    (gen / "5.png").unlink()
+    (gen / frame_file(5)).unlink()
     from PIL import Image
-    Image.open(gen / "4.png").resize((40, 40)).save(gen / "4.png")
+    Image.open(gen / frame_file(4)).resize((40, 40)).save(gen / frame_file(4))
     assert run(subject_root, tmp_path / "out", "--metrics", "psnr", "--gen_dir", gen) == 0
     results = json.loads((tmp_path / "out" / "evaluation_results.json").read_text())
     assert results["n_pairs"] == 4

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from adnerf.sequence_record import frame_file, record_dict, write_record
 from data_util.synthetic_head import make_synthetic_dataset
 from evaluation import evaluate, subject
 from evaluation.driving_audio import generated_clip_audio, ground_truth_clip_audio
@@ -37,13 +38,16 @@ def set_config(dataset: Path, config: str = "TorsoNeRFTest_config.txt", **option
     path.write_text("\n".join(lines) + "\n")
 
 
-def copy_val_frames(dataset: Path, folder: Path, positions: list[int]) -> None:
-    """The ground truth of the given validation positions as generated frames 0.png, 1.png, ... (lossless)."""
+def copy_val_frames(dataset: Path, folder: Path, positions: list[int], testskip: int = 1) -> None:
+    """The ground truth of the given validation positions as a rendered sequence (lossless PNGs named as the
+    NeRFs name them, and the record frames.json with each frame's pose img_id and aud_id)."""
     from PIL import Image
     val = json.loads((dataset / "transforms_val.json").read_text())["frames"]
     folder.mkdir(parents=True, exist_ok=True)
     for i, k in enumerate(positions):
-        Image.open(dataset / "ori_imgs" / f"{val[k]['img_id']}.jpg").save(folder / f"{i}.png")
+        Image.open(dataset / "ori_imgs" / f"{val[k]['img_id']}.jpg").save(folder / frame_file(i))
+    write_record(folder, record_dict([{"img_id": val[k]["img_id"], "aud_id": val[k].get("aud_id", val[k]["img_id"])}
+                                      for k in positions], fps=25, testskip=testskip))
 
 
 def evaluate_psnr(dataset: Path, out: Path, *extra) -> dict:
@@ -52,35 +56,50 @@ def evaluate_psnr(dataset: Path, out: Path, *extra) -> dict:
     return json.loads((out / "evaluation_results.json").read_text())
 
 
-def test_original_style_logs_and_testskip_pair_by_validation_frame(dataset, tmp_path, monkeypatch):
-    # the original's configs: basedir ./logs/ relative to the working directory, every 2nd validation pose
+def test_original_style_logs_pair_by_the_record(dataset, tmp_path, monkeypatch):
+    # the original's configs: basedir ./logs/ relative to the working directory; every 2nd pose rendered
     monkeypatch.chdir(tmp_path)
     set_config(dataset, basedir="./logs/", testskip=2)
     rendered = tmp_path / "logs" / "synth_com" / "test_aud_rst"
-    copy_val_frames(dataset, rendered, [0, 2, 4])
+    copy_val_frames(dataset, rendered, [0, 2, 4], testskip=2)
     assert subject.find_driving_output(dataset, "synth") == rendered.resolve()
     results = evaluate_psnr(dataset, tmp_path / "out")
     assert results["testskip"] == 2 and results["frame_ids"] == [0, 2, 4]
     assert results["img_ids"] == [50, 52, 54]
-    # frame i is validation frame 2i: every pair is identical (paired by position i it would not be)
+    # frame i shows validation frame 2i, as the record says: every pair is identical
     assert results["metrics"]["psnr"]["per_frame"] == [100.0, 100.0, 100.0]
-    assert "i * 2 (testskip from TorsoNeRFTest_config.txt)" in (tmp_path / "out" / "evaluation_report.txt").read_text()
-    # --testskip overrides: frame i = validation frame i, so the pairs differ now
-    forced = evaluate_psnr(dataset, tmp_path / "out1", "--testskip", "1")
-    assert forced["frame_ids"] == [0, 1, 2] and forced["metrics"]["psnr"]["per_frame"][1] < 60
+    assert "frames.json" in (tmp_path / "out" / "evaluation_report.txt").read_text()
 
 
-def test_logs_inside_the_dataset_and_a_config_without_testskip(dataset, tmp_path):
-    set_config(dataset, basedir=None, testskip=None)           # NeRF defaults: ./logs/, testskip 8
+def test_the_record_alone_pairs_whatever_the_configs_say(dataset, tmp_path):
+    for config in ("TorsoNeRF_config.txt", "TorsoNeRFTest_config.txt"):
+        set_config(dataset, config, basedir=None, testskip=3)
     rendered = dataset / "logs" / "synth_com" / "test_aud_rst"
-    copy_val_frames(dataset, rendered, [0])
-    assert subject.testskip_of(rendered, dataset, "synth")[0] == subject.DEFAULT_TESTSKIP
+    copy_val_frames(dataset, rendered, [3, 1])  # any order, any subset
     results = evaluate_psnr(dataset, tmp_path / "out")
-    assert results["frame_ids"] == [0] and results["metrics"]["psnr"]["mean"] == 100.0
-    # frames elsewhere (--gen_dir outside the logs) are validation frames 0, 1, ...
+    assert results["frame_ids"] == [3, 1] and results["metrics"]["psnr"]["per_frame"] == [100.0, 100.0]
     copy_val_frames(dataset, tmp_path / "mine", [0, 1, 2, 3, 4])
-    assert subject.testskip_of(tmp_path / "mine", dataset, "synth")[0] == 1
-    assert evaluate_psnr(dataset, tmp_path / "out2", "--gen_dir", tmp_path / "mine")["metrics"]["psnr"]["mean"] == 100.0
+    mine = evaluate_psnr(dataset, tmp_path / "out2", "--gen_dir", tmp_path / "mine")
+    assert mine["testskip"] == 1 and mine["metrics"]["psnr"]["per_frame"] == [100.0] * 5
+    # the mp4 of a sequence is paired by the record beside it
+    from NeRFs.core.sequence import write_sequence
+    import imageio.v2 as imageio
+    from adnerf.sequence_record import read_sequence_record
+    rec = read_sequence_record(tmp_path / "mine")
+    write_sequence(tmp_path / "seq", [imageio.imread(p) for p in rec.paths()],
+                   [{"img_id": f.img_id, "aud_id": f.aud_id} for f in rec.frames])
+    video = evaluate_psnr(dataset, tmp_path / "out3", "--gen_video", tmp_path / "seq" / "video.mp4")
+    assert video["frame_ids"] == [0, 1, 2, 3, 4] and video["metrics"]["psnr"]["mean"] > 30
+
+
+def test_frames_without_a_record_are_refused_in_one_line(dataset, tmp_path, capsys):
+    folder = tmp_path / "bare"
+    copy_val_frames(dataset, folder, [0, 1])
+    (folder / "frames.json").unlink()
+    assert evaluate.main(["--subject", "synth", "--dataset_root", str(dataset.parent), "--out_dir",
+                          str(tmp_path / "out"), "--metrics", "psnr", "--no_progress", "--gen_dir", str(folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(folder) in err and "frames.json" in err and "--aud_from_pose" in err
 
 
 def test_missing_driving_output_names_where_it_looked(dataset, tmp_path, capsys):
@@ -104,7 +123,7 @@ def test_sync_audio_comes_from_the_driving_run(dataset, tmp_path):
     val = json.loads((dataset / "transforms_val.json").read_text())["frames"]
     rendered = tmp_path / "rst"
     rendered.mkdir()
-    # no result_with_audio.mp4: the dataset's aud.wav from the first validation frame's aud_id ...
+    # no video_with_audio.mp4: the dataset's aud.wav from the first validation frame's aud_id ...
     audio = generated_clip_audio(None, None, rendered, False, dataset, val, testskip=1)
     assert "aud.wav from frame 50" in audio.description
     assert len(audio.samples) == pytest.approx(3 * 16000 - 50 * 640, abs=700)
@@ -112,9 +131,9 @@ def test_sync_audio_comes_from_the_driving_run(dataset, tmp_path):
     skipped = generated_clip_audio(None, None, rendered, False, dataset, val, testskip=2)
     assert skipped.samples is None and "pass --audio" in skipped.description
     # the driving run's own sound wins
-    write_clip_with_sound(rendered / "result_with_audio.mp4", 1.0)
+    write_clip_with_sound(rendered / "video_with_audio.mp4", 1.0)
     audio = generated_clip_audio(None, None, rendered, False, dataset, val, testskip=2)
-    assert "result_with_audio.mp4" in audio.description
+    assert "video_with_audio.mp4" in audio.description
     assert len(audio.samples) == pytest.approx(16000, abs=1200) and np.abs(audio.samples).max() > 1000
     # --audio wins over everything; a missing file is a reason, not a crash
     missing = generated_clip_audio(str(tmp_path / "none.wav"), None, rendered, False, dataset, val, 1)
@@ -126,15 +145,6 @@ def test_sync_audio_comes_from_the_driving_run(dataset, tmp_path):
     write_clip_with_sound(tmp_path / "gt.mp4", 0.6)
     gt = ground_truth_clip_audio(audio, False, str(tmp_path / "gt.mp4"), None, None)
     assert "gt.mp4" in gt.description and len(gt.samples) == pytest.approx(0.6 * 16000, abs=1200)
-
-
-def test_a_render_of_every_validation_frame_ignores_the_configs_testskip(dataset, tmp_path):
-    for config in ("TorsoNeRF_config.txt", "TorsoNeRFTest_config.txt"):   # renders every frame with --testskip 1
-        set_config(dataset, config, basedir=None, testskip=3)
-    copy_val_frames(dataset, dataset / "logs" / "synth_com" / "val_rst", [0, 1, 2, 3, 4])
-    results = evaluate_psnr(dataset, tmp_path / "out", "--gen_dir", dataset / "logs" / "synth_com" / "val_rst")
-    assert results["testskip"] == 1 and results["metrics"]["psnr"]["per_frame"] == [100.0] * 5
-    assert "paired one to one" in (tmp_path / "out" / "evaluation_report.txt").read_text()
 
 
 def test_other_driving_speech_is_noted():
