@@ -1,6 +1,7 @@
 """Reading and writing images, videos and sound, the same way in every stage.
 
     read_image(path) -> uint8 RGB [H, W, 3]         to_uint8(float image in [0, 1]) -> uint8 (idempotent)
+    image_size(path) -> (W, H)                      decode_problem(path, size) -> why it does not decode, or None
     write_image(path, img)                          write_video(path, frames, fps) -> H.264 mp4
     read_wav(path, channel) -> (int16 [S] at 16 kHz, seconds)     read_audio(any file, start) -> int16 [S]
     probe(path) -> Streams(has_video, has_audio, duration)         ffmpeg_exe()
@@ -44,6 +45,31 @@ def read_image(path: str | os.PathLike, hint: str = "corrupt? re-run the step th
             return np.asarray(im.convert("RGB"))
     except Exception as exc:  # PIL raises several types for truncated / corrupt files
         raise AdnerfError(f"cannot read image {path}: {exc} ({hint})") from exc
+
+
+def image_size(path: str | os.PathLike, hint: str = "corrupt? re-run the step that writes it") -> tuple[int, int]:
+    """(width, height) of an image file, from its header only."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except Exception as exc:  # noqa: BLE001 - PIL raises several types for unreadable files
+        raise AdnerfError(f"cannot read {path} ({exc}): {hint}") from exc
+
+
+def decode_problem(path: str | os.PathLike, size: tuple[int, int] | None = None) -> str | None:
+    """Why an image file does not decode (or is not ``size`` (W, H)), or None. JPEGs are decoded at 1/8 scale
+    (PIL draft): all the compressed data is still read, so a truncated file is found, about 10x faster."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            if size is not None and im.size != tuple(size):
+                return f"is {im.size[0]}x{im.size[1]}, not {size[0]}x{size[1]}"
+            im.draft("RGB", (max(1, im.size[0] // 8), max(1, im.size[1] // 8)))
+            im.load()
+    except Exception as exc:  # noqa: BLE001 - PIL raises several types for truncated / corrupt files
+        return f"cannot be decoded ({type(exc).__name__}: {exc})"
+    return None
 
 
 def to_uint8(img) -> np.ndarray:

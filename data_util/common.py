@@ -27,10 +27,10 @@ import numpy as np
 from adnerf.constants import AUDIO_RATE, FPS
 from adnerf.errors import AdnerfError as StepError
 from adnerf.files import atomic_path, save_json, save_text
-from adnerf.media import read_image, write_image
+from adnerf.media import image_size, read_image, write_image
 
 __all__ = ["AUDIO_RATE", "FPS", "StepError", "atomic_path", "save_json", "save_text", "save_npy", "save_image",
-           "load_image", "frame_ids", "face_frames", "load_lms", "save_lms"]
+           "load_image", "frame_size", "frame_ids", "face_frames", "load_lms", "save_lms"]
 
 
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
@@ -47,6 +47,11 @@ def save_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) ->
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """uint8 RGB [H, W, 3]; StepError for a missing or corrupt file."""
     return read_image(path, hint="corrupt? re-run the step that writes it with --force")
+
+
+def frame_size(dataset_dir: str | os.PathLike, frame: int) -> tuple[int, int]:
+    """(width, height) of ori_imgs/<frame>.jpg, from its header."""
+    return image_size(Path(dataset_dir) / "ori_imgs" / f"{frame}.jpg", "re-run step 1 (frames) with --force")
 
 
 def frame_ids(dataset_dir: str | os.PathLike) -> list[int]:

@@ -16,23 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from adnerf.media import decode_problem
+
 # step name -> (folder or file, pattern) of the image outputs that must decode
 IMAGE_OUTPUTS = {"frames": [("ori_imgs", "*.jpg")], "parsing": [("parsing", "*.png")],
                  "background": [(".", "bc.jpg")],
                  "images": [("com_imgs", "*.jpg"), ("head_imgs", "*.jpg"), ("torso_imgs", "*.png")]}
-
-
-def image_problem(path: Path) -> str | None:
-    """Why an image file does not decode, or None. JPEGs are decoded at 1/8 scale (PIL draft): all the
-    compressed data is still read, so a truncated file is found, about 10x faster than a full decode."""
-    from PIL import Image
-    try:
-        with Image.open(path) as im:
-            im.draft("RGB", (max(1, im.size[0] // 8), max(1, im.size[1] // 8)))
-            im.load()
-    except Exception as exc:  # noqa: BLE001 - PIL raises several types for truncated / corrupt files
-        return f"cannot be decoded ({type(exc).__name__}: {exc})"
-    return None
 
 
 def _array_problem(path: Path) -> str | None:
@@ -65,7 +54,7 @@ def broken_outputs(dataset_dir: str | Path, step_name: str) -> list[tuple[Path, 
     root = Path(dataset_dir)
     checks: list[tuple[Path, object]] = []
     for folder, pattern in IMAGE_OUTPUTS.get(step_name, []):
-        checks += [(p, image_problem) for p in sorted((root / folder).glob(pattern)) if p.is_file()]
+        checks += [(p, decode_problem) for p in sorted((root / folder).glob(pattern)) if p.is_file()]
     if step_name == "audio" and (root / "aud.npy").is_file():
         checks.append((root / "aud.npy", _array_problem))
     if step_name == "landmarks":

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from adnerf.configfile import read_config, unknown_nerf_options
-from data_util.common import StepError, atomic_path, face_frames, frame_ids, load_lms
+from data_util.common import StepError, atomic_path, face_frames, frame_ids, frame_size, load_lms
 from data_util.nerf_configs import head_pose_to_c2w, nerf_configs, write_config, write_transforms
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -125,16 +125,6 @@ def pose_rows(track: dict, all_ids: list[int], lms_ids: list[int], path: Path) -
                     f"of {len(all_ids)}: re-run step 6 (tracking) with --force")
 
 
-def image_size(dataset_dir: Path, frame: int) -> tuple[int, int]:
-    from PIL import Image
-    path = dataset_dir / "ori_imgs" / f"{frame}.jpg"
-    try:
-        with Image.open(path) as im:
-            return im.size  # (width, height)
-    except Exception as exc:  # noqa: BLE001
-        raise StepError(f"cannot read {path} ({exc}): re-run step 1 (frames) with --force") from exc
-
-
 def check_config_extra(extra: dict | None) -> dict[str, str]:
     """Refuse NeRF config extras that name no NeRF option (a typo would otherwise only fail at training)."""
     extra = {str(k): str(v) for k, v in (extra or {}).items()}
@@ -207,7 +197,7 @@ def run_transforms(dataset_dir: str | Path, *, force: bool = False, progress: bo
     if len(ids) < 2:
         raise StepError(f"only {len(ids)} frame(s) of {len(all_ids)} have landmarks and a tracked pose in "
                         f"{dataset_dir}: need at least 2 (see step 2's 'no_face' list in preprocess.json)")
-    width, height = image_size(dataset_dir, ids[0])
+    width, height = frame_size(dataset_dir, ids[0])
     train_ids, val_ids = split_frames(ids)
     near, far = near_far(track["trans"][[rows[n] for n in ids]])
     testskip = val_testskip(len(val_ids))

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from adnerf.media import decode_problem
+
 from .utils import UserError, read_image
 
 # Audio features may legitimately be a frame or two shorter than the video (rounding of the audio
@@ -183,27 +185,13 @@ class AudFaceDataset:
         return torch.from_numpy(img)
 
 
-def _decode_error(path: Path, size: tuple[int, int]) -> str | None:
-    """Why ``path`` is not a decodable image of ``size`` (W, H), or None. JPEGs are decoded at 1/8 scale
-    (draft mode): every byte of the entropy-coded data is still read, so truncation is found, 10x faster."""
-    from PIL import Image
-    try:
-        with Image.open(path) as im:
-            if im.size != size:
-                return f"is {im.size[0]}x{im.size[1]}, bc.jpg is {size[0]}x{size[1]}"
-            im.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))
-            im.load()
-    except Exception as exc:  # noqa: BLE001 - PIL raises several types for truncated / corrupt files
-        return f"cannot be decoded ({type(exc).__name__}: {exc})"
-    return None
-
-
 def check_images(paths: list[Path], size: tuple[int, int], step: str) -> None:
     """Decode every image once before training, so a broken file stops the run now with its name, not
     hours later when it is first sampled. size: (W, H); step: the preprocessing step that writes them."""
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(max_workers=4) as pool:  # PIL releases the GIL while decoding
-        for path, why in zip(paths, pool.map(lambda p: _decode_error(p, size), paths)):
+        for path, why in zip(paths, pool.map(lambda p: decode_problem(p, size), paths)):
             if why:
+                why += " (the size of bc.jpg)" if why.startswith("is ") else ""
                 raise UserError(f"{path} {why}; re-run {step} (python data_util/process_data.py --id <id> "
                                 f"--step {step.split()[-1]} --force)")

@@ -15,24 +15,13 @@ import torch
 
 from adnerf.devices import resolve_device
 
-from ..common import StepError, atomic_path, face_frames, frame_ids, load_lms
+from ..common import StepError, atomic_path, face_frames, frame_ids, frame_size, load_lms
 from .focal_search import describe
 
 TRACKERS = ("bfm", "rigid")
 ID_DIM, EXP_DIM = 100, 79
 BFM_URL = "https://faces.dmi.unibas.ch/bfm/"
 DEFAULT_3DMM_DIR = Path(__file__).resolve().parent / "3DMM"
-
-
-def image_size(dataset_dir: Path, first_id: int) -> tuple[int, int]:
-    """(w, h) of ori_imgs/<first>.jpg (reads the header only)."""
-    from PIL import Image
-    path = dataset_dir / "ori_imgs" / f"{first_id}.jpg"
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except Exception as exc:
-        raise StepError(f"cannot read {path}: {exc} (re-run step 1, frames)") from exc
 
 
 def missing_3dmm_error(model_dir: Path) -> StepError:
@@ -103,7 +92,7 @@ def run_tracking(dataset_dir, *, tracker: str = "bfm", device: str = "auto", bfm
 
     start = time.perf_counter()
     lms = np.stack([load_lms(dataset_dir / "ori_imgs" / f"{i}.lms") for i in valid_ids])
-    size = image_size(dataset_dir, ids[0])
+    size = frame_size(dataset_dir, ids[0])
     if tracker == "rigid":
         from .rigid_tracker import track_rigid
         result = track_rigid(lms, size, focal=focal, smooth=smooth, times=valid_ids, progress=progress,
