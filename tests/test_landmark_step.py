@@ -106,10 +106,13 @@ def test_fan_without_weights_names_url_path_and_offline_options(tmp_path, monkey
     landmarks.load_detector.cache_clear()
     root = make_frames(tmp_path, [100])
     try:
+        with pytest.raises(landmarks.LandmarkBackendUnavailable) as unavailable:   # the detector alone (LMD)
+            landmarks.detect_landmarks([np.zeros((64, 64, 3), np.uint8)], backend="fan")
         with pytest.raises(StepError) as err:
             landmarks.run_landmarks(root, backend="fan", device="cpu", progress=False)
     finally:
         landmarks.load_detector.cache_clear()
+    assert "adrianbulat.com" in str(unavailable.value) and "dlib" in str(unavailable.value)
     message = str(err.value)
     assert "https://www.adrianbulat.com/downloads/python-fan/2DFAN4" in message and "s3fd" in message
     assert "checkpoints/2DFAN4" in message                                  # the expected path

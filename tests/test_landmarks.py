@@ -39,22 +39,6 @@ def test_unknown_backend_is_a_clear_error():
         landmarks.detect_landmarks([np.zeros((8, 8, 3), np.uint8)], backend="mediapipe")
 
 
-def test_fan_without_weights_is_unavailable_with_the_offline_hint(monkeypatch, tmp_path):
-    face_alignment = pytest.importorskip("face_alignment")
-
-    def offline(*args, **kwargs):
-        raise OSError("<urlopen error [Errno -2] Name or service not known>")
-
-    monkeypatch.setattr(face_alignment, "FaceAlignment", offline)
-    monkeypatch.setenv("ADNERF_OFFLINE", "1")               # no network in tests, whatever the cache holds
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    landmarks.load_detector.cache_clear()
-    with pytest.raises(landmarks.LandmarkBackendUnavailable) as err:
-        landmarks.detect_landmarks([np.zeros((64, 64, 3), np.uint8)], backend="fan")
-    landmarks.load_detector.cache_clear()
-    assert "adrianbulat.com" in str(err.value) and "dlib" in str(err.value)
-
-
 def test_dlib_shape_predictor_override(monkeypatch, tmp_path):
     monkeypatch.setenv("ADNERF_DLIB_SHAPE_PREDICTOR", str(tmp_path / "missing.dat"))
     with pytest.raises(landmarks.LandmarkBackendUnavailable, match="missing.dat"):
