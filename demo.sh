@@ -57,7 +57,7 @@ if ! fresh "$COM/val_rst/side_by_side.mp4"; then
 fi
 
 stage "6/7 driving the person with a different speech clip ($DRIVE_WAV) -> mp4 with sound"
-if ! fresh "$COM/test_aud_rst/result_with_audio.mp4"; then
+if ! fresh "$COM/test_aud_rst/video_with_audio.mp4"; then
   $PY NeRFs/TorsoNeRF/run_nerf.py --config "$DATA/TorsoNeRFTest_config.txt" --aud_file "$PWD/$DRIVE_WAV" \
       --test_size -1 --with_audio "$DRIVE_WAV" --rst_dir test_aud_rst --skip_bg_pixels
 fi
@@ -71,7 +71,7 @@ fi
 
 echo
 echo "[demo] finished in $(( $(date +%s) - START )) s. Results:"
-echo "  driven by new audio, with sound : $COM/test_aud_rst/result_with_audio.mp4"
+echo "  driven by new audio, with sound : $COM/test_aud_rst/video_with_audio.mp4"
 echo "  ground truth | render           : $COM/val_rst/side_by_side.mp4"
 echo "  evaluation report and plot      : $REPORT/evaluation_report.txt, $REPORT/metrics_plot.png"
 echo "  training logs (TensorBoard)     : $DATA/logs/*/tensorboard"

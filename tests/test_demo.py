@@ -21,13 +21,14 @@ def _clean():
 
 
 def check_psnr_record(results: dict, gen_dir: Path, data: Path) -> None:
-    """The PSNR the evaluation wrote, recomputed from the files: each rendered validation frame
-    (val_rst/<i>.jpg) against its ground truth (ori_imgs/<img_id>.jpg, img_id from val_rst/frames.json)."""
+    """The PSNR the evaluation wrote, recomputed from the files: each rendered validation frame (the PNG
+    val_rst/frames.json names) against its ground truth (ori_imgs/<img_id>.jpg, img_id from the record)."""
     pairs = json.loads((gen_dir / "frames.json").read_text())["frames"]
     psnr = results["metrics"]["psnr"]
     assert results["n_pairs"] == len(pairs) == len(psnr["per_frame"]) == psnr["n"] > 0
+    assert imageio.get_reader(gen_dir / "video.mp4").count_frames() == len(pairs)
     for pair, value in zip(pairs, psnr["per_frame"]):
-        gen = imageio.imread(gen_dir / f"{pair['frame']}.jpg").astype(np.float64) / 255
+        gen = imageio.imread(gen_dir / pair["file"]).astype(np.float64) / 255
         gt = imageio.imread(data / "ori_imgs" / f"{pair['img_id']}.jpg").astype(np.float64) / 255
         assert value == pytest.approx(-10 * np.log10(((gen - gt) ** 2).mean()), abs=0.01)
     assert psnr["mean"] == pytest.approx(np.mean(psnr["per_frame"]), abs=1e-9) and 8 < psnr["mean"] < 50
@@ -41,7 +42,7 @@ def test_demo_runs_end_to_end_and_is_idempotent():
         run = subprocess.run(["bash", str(ROOT / "demo.sh")], env=env, capture_output=True, text=True, timeout=900)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
         com = ROOT / "dataset" / ID / "logs" / f"{ID}_com"
-        final = com / "test_aud_rst" / "result_with_audio.mp4"
+        final = com / "test_aud_rst" / "video_with_audio.mp4"
         from add_audio.add_audio import probe
         info = probe(final)
         assert info.has_video and info.has_audio
@@ -52,8 +53,11 @@ def test_demo_runs_end_to_end_and_is_idempotent():
             assert (report / name).is_file(), name
         results = json.loads((report / "evaluation_results.json").read_text())
         check_psnr_record(results, com / "val_rst", ROOT / "dataset" / ID)
-        # the driven video: one frame per 25 fps audio-feature frame of the 1 s clip
+        # the driven video: one frame per 25 fps audio-feature frame of the 1 s clip, each recorded
         assert imageio.get_reader(final).count_frames() == 25
+        driven = json.loads((com / "test_aud_rst" / "frames.json").read_text())
+        assert [f["aud_id"] for f in driven["frames"]] == list(range(25)) and driven["kind"] == "driving"
+        assert all((com / "test_aud_rst" / f["file"]).is_file() for f in driven["frames"])
         # a second run reuses every stage: no training, no rendering
         again = subprocess.run(["bash", str(ROOT / "demo.sh")], env=env, capture_output=True, text=True, timeout=600)
         assert again.returncode == 0, again.stderr[-3000:]
