@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from adnerf.errors import AdnerfError as MuxError
-from adnerf.errors import report
+from adnerf.errors import run_command
 from adnerf.media import Streams as StreamInfo
 from adnerf.media import ffmpeg_exe, mux_audio, probe
 
@@ -30,12 +30,8 @@ def main(argv=None) -> int:
     p.add_argument("--crf", type=int, default=18)
     p.add_argument("--audio_offset", type=float, default=0.0, help="skip this many seconds of the audio")
     a = p.parse_args(argv)
-    try:
-        out = mux_audio(a.video, a.audio, a.output, a.vcodec, a.acodec, a.crf, a.audio_offset)
-    except MuxError as exc:
-        return report(exc, 2)
-    print(out)
-    return 0
+    return run_command(lambda: print(mux_audio(a.video, a.audio, a.output, a.vcodec, a.acodec, a.crf,
+                                               a.audio_offset)), 2)
 
 
 if __name__ == "__main__":

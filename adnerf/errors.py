@@ -26,3 +26,19 @@ def report(exc: BaseException, code: int = 2, prefix: str = "error") -> int:
     """Print ``exc`` as the one line ``<prefix>: <message>`` on stderr and return ``code`` (the exit status)."""
     print(f"{prefix}: {exc}", file=sys.stderr, flush=True)
     return code
+
+
+def check_choice(value, choices, what: str):
+    """``value`` when it is one of ``choices``, else the one line ``unknown <what> 'x': choose one of a, b``."""
+    if value not in choices:
+        raise AdnerfError(f"unknown {what} {value!r}: choose one of {', '.join(choices)}")
+    return value
+
+
+def run_command(action, code: int = 2, prefix: str = "error") -> int:
+    """A command line's body: 0 when ``action()`` returns, else its AdnerfError as one line and ``code``."""
+    try:
+        action()
+    except AdnerfError as exc:
+        return report(exc, code, prefix)
+    return 0

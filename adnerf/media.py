@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from adnerf.constants import AUDIO_RATE, FPS
-from adnerf.errors import AdnerfError
+from adnerf.errors import AdnerfError, check_choice
 from adnerf.files import atomic_path
 
 AUDIO_CHANNELS = ("first", "mix")
@@ -155,8 +155,7 @@ def read_audio(path: str | os.PathLike, start_seconds: float = 0.0) -> np.ndarra
 def pick_channel(samples: np.ndarray, channel: str, path) -> np.ndarray:
     """samples [S, ch] (int16-range floats) -> [S]: the first channel (the original's choice) or the mean of
     all channels ("mix"). Warns on the console when the first channel is silent while another is not."""
-    if channel not in AUDIO_CHANNELS:
-        raise AdnerfError(f"unknown audio channel policy {channel!r}: choose one of {', '.join(AUDIO_CHANNELS)}")
+    check_choice(channel, AUDIO_CHANNELS, "audio channel policy")
     if channel == "mix":
         return samples.mean(axis=1)
     peaks = np.abs(samples).max(axis=0) / 32768.0

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from adnerf.errors import check_choice
 from adnerf.media import AUDIO_CHANNELS, ffmpeg_exe, read_wav
 from data_util.common import AUDIO_RATE, FPS, StepError, atomic_path, save_npy
 from data_util.deepspeech_graph import fetch_deepspeech_graph, file_sha1, run_deepspeech_graph
@@ -106,8 +107,7 @@ def compute_features(wav_path: str | os.PathLike, backend: str = "deepspeech", g
     model_dir: where the downloaded graph is cached (default ~/.tensorflow/models).
     audio_channel: "first" (the original's) or "mix", for a multi-channel .wav (read_wav).
     """
-    if backend not in BACKENDS:
-        raise StepError(f"unknown audio backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    check_choice(backend, BACKENDS, "audio backend")
     audio, seconds = read_wav(wav_path, audio_channel)
     if backend == "mfcc":
         rows = normalised_mfcc(audio)
@@ -207,10 +207,8 @@ def run_audio(dataset_dir: str | os.PathLike, *, video: str | os.PathLike, backe
     """
     from data_util.frames import check_video
     start = time.perf_counter()
-    if backend not in BACKENDS:
-        raise StepError(f"unknown audio backend {backend!r}: choose one of {', '.join(BACKENDS)}")
-    if audio_channel not in AUDIO_CHANNELS:
-        raise StepError(f"unknown audio channel policy {audio_channel!r}: choose one of {', '.join(AUDIO_CHANNELS)}")
+    check_choice(backend, BACKENDS, "audio backend")
+    check_choice(audio_channel, AUDIO_CHANNELS, "audio channel policy")
     dataset_dir = Path(dataset_dir)
     info = check_video(video, need_audio=True)
     wav, npy = dataset_dir / "aud.wav", dataset_dir / "aud.npy"

@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from adnerf.devices import resolve_device
+from adnerf.errors import check_choice
 from adnerf.landmarks import (BACKENDS, LEFT_EYE_OUTER, MOUTH, RIGHT_EYE_OUTER, Detector,  # noqa: F401
                               LandmarkBackendUnavailable, detect_landmarks, dlib_shape_predictor_path,
                               load_detector)
@@ -36,8 +37,7 @@ def run_landmarks(dataset_dir: str | os.PathLike, *, backend: str = "fan", devic
     ids = frame_ids(dataset_dir)
     if not ids:
         raise StepError(f"no frames ori_imgs/<n>.jpg in {folder}: run step 1 (frames) first")
-    if backend not in BACKENDS:
-        raise StepError(f"unknown landmark backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    check_choice(backend, BACKENDS, "landmark backend")
     todo = ids if force else [n for n in ids if not (folder / f"{n}.lms").is_file()]
 
     frame_seconds = []

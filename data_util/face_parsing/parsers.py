@@ -12,6 +12,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from adnerf.errors import check_choice
 from data_util.face_parsing.labels import BISENET_TO_PART
 
 BACKENDS = ("bisenet", "mediapipe")
@@ -50,12 +51,10 @@ def bisenet_parts(net: torch.nn.Module, image: np.ndarray, device: str | torch.d
 def load_parser(backend: str, *, weights: str | os.PathLike | None = None, device: str = "cpu",
                 cache_dir: str | os.PathLike | None = None, progress: bool = True) -> Parser:
     """Build the parse function of ``backend`` once (weights are found / downloaded here)."""
-    from data_util.common import StepError
+    check_choice(backend, BACKENDS, "parsing backend")
     if backend == "bisenet":
         from data_util.face_parsing.weights import load_bisenet, resolve_bisenet_weights
         net = load_bisenet(resolve_bisenet_weights(weights, cache_dir, progress), device)
         return lambda image, lms: bisenet_parts(net, image, device)
-    if backend == "mediapipe":
-        from data_util.face_parsing.silhouette import SilhouetteParser
-        return SilhouetteParser()
-    raise StepError(f"unknown parsing backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    from data_util.face_parsing.silhouette import SilhouetteParser   # mediapipe
+    return SilhouetteParser()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from adnerf.errors import check_choice
 from data_util.common import StepError, face_frames, load_image, load_lms
 from data_util.face_parsing.labels import PART_NAMES, write_parsing
 from data_util.face_parsing.parsers import BACKENDS, load_parser
@@ -25,8 +26,7 @@ def run_parsing(dataset_dir: str | os.PathLike, *, backend: str = "bisenet", wei
     """
     start = time.time()
     dataset_dir = Path(dataset_dir)
-    if backend not in BACKENDS:
-        raise StepError(f"unknown parsing backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    check_choice(backend, BACKENDS, "parsing backend")
     frames = face_frames(dataset_dir)
     if not frames:
         raise StepError(f"no frame of {dataset_dir / 'ori_imgs'} has landmarks (<n>.lms): run step 2 (landmarks) first")

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from adnerf.download import DownloadError, fetch
-from adnerf.errors import report
+from adnerf.errors import run_command
 from data_util.common import StepError, atomic_path
 
 BFM_URL = "https://faces.dmi.unibas.ch/bfm/"
@@ -146,12 +146,7 @@ def main(argv=None) -> int:
                    "(default: download from the original repository)")
     p.add_argument("--force", action="store_true", help="rebuild 3DMM_info.npy even if it exists")
     args = p.parse_args(argv)
-    try:
-        out = convert_bfm(args.bfm_dir, args.mat, args.aux_dir, args.force)
-    except StepError as exc:
-        return report(exc, 1)
-    print(f"wrote {out}")
-    return 0
+    return run_command(lambda: print(f"wrote {convert_bfm(args.bfm_dir, args.mat, args.aux_dir, args.force)}"), 1)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from adnerf.devices import resolve_device
+from adnerf.errors import check_choice
 
 from ..common import StepError, atomic_path, face_frames, frame_ids, frame_size, load_lms
 from .focal_search import describe
@@ -70,8 +71,7 @@ def run_tracking(dataset_dir, *, tracker: str = "bfm", device: str = "auto", bfm
     Returns the step record (tracker, focal, mean landmark error px, seconds per frame, ...).
     """
     dataset_dir = Path(dataset_dir)
-    if tracker not in TRACKERS:
-        raise StepError(f"unknown tracker {tracker!r}: choose one of {', '.join(TRACKERS)}")
+    check_choice(tracker, TRACKERS, "tracker")
     ids = frame_ids(dataset_dir)
     if not ids:
         raise StepError(f"no frames in {dataset_dir / 'ori_imgs'}: run step 1 (frames) first")
