@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import lfilter
 
+from adnerf.constants import AUDIO_RATE, FPS
+
 # vowel -> (formant frequencies F1, F2, F3 in Hz (an adult female voice), mouth openness 0..1)
 VOWELS = {
     "a": ((850.0, 1250.0, 2800.0), 1.00),
@@ -107,7 +109,7 @@ def consonant_burst(n_samples: int, rng: np.random.Generator) -> np.ndarray:
     return burst / (np.sqrt(np.mean(burst ** 2)) + 1e-12)
 
 
-def speech_track(seconds: float, seed: int | list[int], rate: int = 16000, fps: int = 25) -> SpeechTrack:
+def speech_track(seconds: float, seed: int | list[int], rate: int = AUDIO_RATE, fps: int = FPS) -> SpeechTrack:
     """Synthesise ``seconds`` of speech-like audio and the per-frame mouth opening (see the module docstring)."""
     rng = np.random.default_rng(seed)
     n_total = int(round(seconds * rate))
@@ -136,7 +138,7 @@ def speech_track(seconds: float, seed: int | list[int], rate: int = 16000, fps: 
     return SpeechTrack(wave.astype(np.float32), mouth, rate, fps)
 
 
-def frame_envelope(wave: np.ndarray, rate: int = 16000, fps: int = 25) -> np.ndarray:
+def frame_envelope(wave: np.ndarray, rate: int = AUDIO_RATE, fps: int = FPS) -> np.ndarray:
     """[T] -> [N]: RMS of the audio in each video frame's window (N = T // (rate / fps))."""
     hop = rate // fps
     n = len(wave) // hop

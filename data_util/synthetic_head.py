@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from adnerf.constants import AUDIO_RATE, FPS
 from data_util.nerf_configs import head_pose_to_c2w, nerf_configs, write_config, write_transforms
 
 HEAD_RADIUS = 0.1
@@ -43,7 +44,7 @@ def audio_features(a: np.ndarray, channels: int, rng: np.random.Generator) -> np
     return feats.astype(np.float64)
 
 
-def speech_wav(path: Path, a: np.ndarray, rng: np.random.Generator, fps: int = 25, rate: int = 16000) -> None:
+def speech_wav(path: Path, a: np.ndarray, rng: np.random.Generator, fps: int = FPS, rate: int = AUDIO_RATE) -> None:
     """A 16 kHz mono wav whose loudness follows the mouth signal: a voiced buzz (120 Hz and harmonics)
     plus breath noise, so that muxed results have sound in step with the mouth."""
     import wave

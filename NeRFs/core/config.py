@@ -14,7 +14,7 @@ from pathlib import Path
 import configargparse
 
 from adnerf.configfile import config_lines, path_candidates
-from adnerf.constants import DEFAULT_TESTSKIP
+from adnerf.constants import DEFAULT_TESTSKIP, FPS
 
 from .utils import UserError
 from .validate import validate_args
@@ -71,7 +71,7 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
     g.add_argument("--skip_bg_pixels", action=BOOL, default=False,
                    help="inference: query only pixels that the training parsing marks as head / person "
                         "(dilated); the rest is bc.jpg. Same image where the model is transparent there, faster")
-    g.add_argument("--video_fps", type=int, default=25)
+    g.add_argument("--video_fps", type=int, default=FPS)
     g = p.add_argument_group("dataset")
     g.add_argument("--testskip", type=int, default=None,
                    help="use every testskip-th validation frame (default 8; driving: 1, consecutive poses, "
