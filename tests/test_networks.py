@@ -11,11 +11,11 @@ def test_parameter_counts_match_the_original():
     assert count_parameters(AudioAttNet()) == 2_149
 
 
-def test_state_dicts_are_interchangeable_with_the_original_layout():
-    ours, orig = FaceNeRF(), OriginalFaceNeRF()
+def test_state_dicts_are_interchangeable_with_the_original_layout(device):
+    ours, orig = FaceNeRF().to(device), OriginalFaceNeRF().to(device)
     assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in orig.state_dict().items()}
     ours.load_state_dict(orig.state_dict())
-    x, aud, d = torch.randn(50, 63), torch.randn(64), torch.randn(50, 27)
+    x, aud, d = (torch.randn(*shape, device=device) for shape in ((50, 63), (64,), (50, 27)))
     expected = orig(torch.cat([x, aud.expand(50, -1), d], -1))
     torch.testing.assert_close(ours(x, aud, d), expected, rtol=1e-5, atol=1e-5)
     # a per-point condition gives the same as a shared one
@@ -30,18 +30,20 @@ def test_positional_encoding_order_and_size():
     assert pe(torch.zeros(1, 3))[0, 3:6].abs().max() == 0  # sin(0) first: no factor pi, no phase
 
 
-def test_audionet_shapes_and_channels():
-    net = AudioNet(dim_aud=64, in_channels=29)
-    assert net(torch.randn(5, 16, 29)).shape == (5, 64)
-    assert net(torch.randn(1, 16, 29)).shape == (1, 64)  # no squeeze of a batch of one
-    assert AudioNet(in_channels=13)(torch.randn(2, 16, 13)).shape == (2, 64)
+def test_audionet_shapes_and_channels(device):
+    net = AudioNet(dim_aud=64, in_channels=29).to(device)
+    assert net(torch.randn(5, 16, 29, device=device)).shape == (5, 64)
+    assert net(torch.randn(1, 16, 29, device=device)).shape == (1, 64)  # no squeeze of a batch of one
+    assert AudioNet(in_channels=13).to(device)(torch.randn(2, 16, 13, device=device)).shape == (2, 64)
+    # the feature width is an explicit property, also readable from a saved state dict
+    assert net.in_channels == AudioNet.channels_of(net.state_dict()) == 29 and AudioNet(in_channels=13).in_channels == 13
 
 
-def test_audioattnet_is_a_convex_combination_of_its_window():
-    att = AudioAttNet()
-    codes = torch.randn(8, 64)
+def test_audioattnet_is_a_convex_combination_of_its_window(device):
+    att = AudioAttNet().to(device)
+    codes = torch.randn(8, 64, device=device)
     w = att.attention(codes)
-    assert w.shape == (8,) and torch.isclose(w.sum(), torch.tensor(1.0)) and (w >= 0).all()
+    assert w.shape == (8,) and torch.isclose(w.sum().cpu(), torch.tensor(1.0)) and (w >= 0).all()
     torch.testing.assert_close(att(codes), (w[:, None] * codes).sum(0))
     # only the first 32 channels drive the attention
     codes2 = codes.clone()

@@ -86,8 +86,9 @@ def test_gradients_reach_the_networks():
         assert field.network.pts_linears[0].weight.grad.abs().sum() > 0
 
 
-def _full_and_fast(nets, o, d, bc, aud, monkeypatch=None):
-    coarse, fine = _fields(nets)
+def _full_and_fast(nets, o, d, bc, aud, monkeypatch=None, device="cpu"):
+    coarse, fine = (f.to(device) for f in _fields(nets))
+    o, d, bc, aud = (x.to(device) for x in (o, d, bc, aud))
     s = RenderSettings(N_samples=32, N_importance=64, perturb=0.0)
     with torch.no_grad():
         full = render_rays(coarse, fine, o, d, 0.6, 1.2, bc, aud, s)
@@ -98,11 +99,12 @@ def _full_and_fast(nets, o, d, bc, aud, monkeypatch=None):
 
 
 @pytest.mark.parametrize("scale,bias", [(1.0, 0.1), (300.0, -5.0), (1000.0, -20.0), (3000.0, -100.0)])
-def test_inference_renderer_matches_the_training_renderer(scale, bias):
+def test_inference_renderer_matches_the_training_renderer(scale, bias, device):
     """See-through (an untrained network), partly opaque and mostly opaque scenes: every output of the
-    inference renderer stays within 1/255 of the full render."""
+    inference renderer stays within 1/255 of the full render (on each device)."""
     nets, o, d, bc, aud = _scene(0, scale, bias)
-    full, fast, _ = _full_and_fast(nets, o, d, bc, aud)
+    full, fast, _ = _full_and_fast(nets, o, d, bc, aud, device=device)
+    assert fast["rgb_map"].device.type == device.type
     for key in ("rgb_map", "acc_map", "rgb_fg_map", "trans_last"):
         assert (fast[key] - full[key]).abs().max() < 0.5 / 255, key
     assert (fast["depth_map"] - full["depth_map"]).abs().max() < 1e-3

@@ -19,9 +19,13 @@ Modules, in the torch-ngp / RAD-NeRF split:
 - ``validate``    option values checked before any work starts (one line per failure)
 - ``preflight``   checks before long work (output folder writable, free disk space) and the experiment lock
 - ``utils``       small helpers: device choice, metrics, image and video files, UserError
-- ``trainer``     the training loop, validation renders and render-only, shared by head and torso
+- ``trainer``     the training loop and validation renders, shared by head and torso
 - ``head``        Head-NeRF: the trainer of the audio-conditioned head
 - ``torso``       Torso-NeRF: the torso network on the frozen head, composited under it
-- ``driving``     rendering a trained head + torso with new audio (TorsoNeRFTest mode)
+- ``serving``     a trained model for rendering only (TalkingHead, HeadRenderer): checkpoints + transforms
+                  + bc.jpg, no optimiser, no training image; both backends
+- ``sequence``    writing a rendered sequence: PNG frames, frames.json (adnerf.sequence_record), video.mp4
+- ``render_only`` ``--render_only``: the validation frames of a saved model, through ``serving``
+- ``driving``     rendering a trained head + torso with new audio features (TorsoNeRFTest mode)
 - ``cli``         what both run_nerf.py scripts (adnerf-train-head / -train-torso / -drive) do
 """

@@ -13,8 +13,9 @@ What it leaves out, and why the pixels stay:
   (``FaceNeRF.view_code``) instead of 27 more input columns for every point.
 * **Cache-sized pieces.** Network queries run on pieces of at most ``netchunk`` points; on a CPU the
   activations of 4096 points stay in cache, which is about 1.3x faster than 64k-point calls.
-Used by every ``torch.no_grad`` render whose settings come from ``RenderSettings.for_inference``
-(``--early_stop_T 0`` turns off early termination only).
+Used by every display render (validation, ``--render_only``, driving): the callers pass it to
+``render_rays_chunked`` explicitly, with ``RenderSettings.for_inference`` settings (``--early_stop_T 0``
+turns off early termination only).
 """
 from __future__ import annotations
 
