@@ -1,6 +1,6 @@
 """Put sound on a rendered video: ffmpeg (the binary imageio-ffmpeg ships) with an argument list.
 
-    python add_audio/add_audio.py --video result.mp4 --audio speech.wav --output result_audio.mp4
+    python add_audio/add_audio.py --video video.mp4 --audio speech.wav --output video_with_audio.mp4
         [--vcodec libx264|copy] [--acodec aac] [--crf 18] [--audio_offset SECONDS]
 
 Both inputs are checked first (they exist, the video has a video stream, the audio has an audio stream);
