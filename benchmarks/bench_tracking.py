@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from adnerf.devices import resolve_device
 from data_util.face_tracking import face_tracker
 from data_util.face_tracking.convert_BFM import convert_bfm
 from data_util.face_tracking.face_model import Face3DMM
 from data_util.face_tracking.geometry import torch_threads
-from data_util.face_tracking.pipeline import resolve_device
 from data_util.face_tracking.rigid_tracker import track_rigid
 from data_util.face_tracking.synthetic import jitter, pose_sequence, project_points, rotation_errors_deg
 from data_util.face_tracking.synthetic_bfm import write_synthetic_bfm
