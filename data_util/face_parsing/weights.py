@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from adnerf.download import DownloadError, fetch
+from adnerf.download import fetch
 from data_util.common import StepError
 from data_util.face_parsing.bisenet import BiSeNet
 
@@ -61,12 +61,8 @@ def resolve_bisenet_weights(weights: str | os.PathLike | None = None, cache_dir:
 
 def download_weights(url: str, target: Path, progress: bool = True) -> Path:
     """Download ``url`` to ``target`` with the shared helper (timeouts, retries, atomic), then validate it."""
-    try:
-        fetch(url, target, what="the BiSeNet face-parsing weights (79999_iter.pth)", progress=progress,
-              put_hint="or pass --bisenet_weights FILE",
-              offline_hint="--parsing_backend mediapipe (or --offline)")
-    except DownloadError as e:
-        raise StepError(str(e)) from e
+    fetch(url, target, what="the BiSeNet face-parsing weights (79999_iter.pth)", progress=progress,
+          put_hint="or pass --bisenet_weights FILE", offline_hint="--parsing_backend mediapipe (or --offline)")
     try:
         read_state_dict(target)
     except StepError:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from adnerf.download import DownloadError, fetch
+from adnerf.download import fetch
 from adnerf.errors import run_command
 from data_util.common import StepError, atomic_path
 
@@ -60,12 +60,10 @@ def fetch_aux_files(model_dir: Path, aux_dir: Path | None = None, timeout: float
                 shutil.copyfile(source, tmp)
             continue
         url = AUX_URL.format(name)
-        try:  # the shared helper: connect / read timeouts, bounded retries, atomic
-            fetch(url, target, what=f"the BFM auxiliary file {name}", read_timeout=timeout,
-                  put_hint="or pass --aux_dir with the original's 3DMM files",
-                  offline_hint="track without the BFM: --tracker rigid")
-        except DownloadError as exc:
-            raise StepError(str(exc)) from exc
+        # the shared helper: connect / read timeouts, bounded retries, atomic; its error is a step error too
+        fetch(url, target, what=f"the BFM auxiliary file {name}", read_timeout=timeout,
+              put_hint="or pass --aux_dir with the original's 3DMM files",
+              offline_hint="track without the BFM: --tracker rigid")
 
 
 def load_bfm_mat(mat_path: Path) -> dict:
