@@ -1,10 +1,11 @@
 """What both run_nerf.py scripts do: parse options, run an action, print user errors as one line."""
 from __future__ import annotations
 
-import errno
-import os
 import sys
 from typing import Callable
+
+from adnerf.errors import report
+from adnerf.files import full_folder, is_disk_full, no_space_message
 
 from .allocator import keep_freed_memory
 from .config import parse_args
@@ -31,16 +32,13 @@ def run_main(action: Callable, kind: str, argv=None) -> int:
     try:
         action(parse_args(argv, kind))
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return report(exc, 2)
     except OSError as exc:
-        if exc.errno != errno.ENOSPC:
+        if not is_disk_full(exc):
             raise
         # any other write (renders, tensorboard, videos) that hits a full disk: one line, not a traceback
-        where = os.path.dirname(exc.filename) if exc.filename else "the output device"
-        print(f"error: no space left on {where}; the last saved checkpoint is intact: free some space and run "
-              f"the same command to resume", file=sys.stderr)
-        return 1
+        return report(no_space_message(full_folder(exc, "the output device"), "the last saved checkpoint is intact: "
+                                       "free some space and run the same command to resume"), 1)
     except KeyboardInterrupt:
         print("interrupted: the last saved checkpoint is intact; run the same command to resume", file=sys.stderr)
         return 130
