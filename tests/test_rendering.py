@@ -57,13 +57,19 @@ def test_pixels_match_the_original_algorithm_within_1_over_255(seed, scale, bias
     assert (T > 0.05).any() if scale < 1000 else (T < 1e-4).float().mean() > 0.1
 
 
-def test_transparent_scene_shows_the_background_and_opaque_scene_hides_it():
-    R, S = 6, 9
+def straight_rays(R: int, S: int, density: float):
+    """R rays along -z, S depths in [0.6, 1.2], raw outputs [R, S - 1, 4] of one density everywhere."""
     z = torch.linspace(0.6, 1.2, S).expand(R, S)
     d = torch.tensor([[0.0, 0.0, -1.0]]).expand(R, 3)
-    bc = torch.rand(R, 3)
     raw = torch.zeros(R, S - 1, 4)
-    raw[..., 3] = -10.0  # no density
+    raw[..., 3] = density
+    return z, d, raw
+
+
+def test_transparent_scene_shows_the_background_and_opaque_scene_hides_it():
+    R, S = 6, 9
+    z, d, raw = straight_rays(R, S, -10.0)  # no density
+    bc = torch.rand(R, 3)
     out = composite(raw, z, d, bc, white_bkgd=False)
     torch.testing.assert_close(out["rgb_map"], bc, atol=1e-4, rtol=0)
     raw[..., 3] = 1e4  # opaque at the first sample

@@ -18,6 +18,7 @@ from NeRFs.core.utils import UserError, mse_to_psnr
 from add_audio.add_audio import probe
 from conftest import make_args
 from data_util.synthetic_head import make_synthetic_dataset
+from test_rendering import straight_rays
 
 SMALL = {"netwidth": 128, "netwidth_fine": 128, "lrate": 2e-3, "N_rand": 256, "N_samples": 16, "N_importance": 16,
          "testskip": 2}
@@ -49,11 +50,8 @@ def torso_psnr(t):
 
 def test_composite_transparent_torso_keeps_the_head_and_opaque_torso_hides_it():
     R, S = 5, 6
-    z = torch.linspace(0.6, 1.2, S).expand(R, S)
-    d = torch.tensor([[0.0, 0.0, -1.0]]).expand(R, 3)
+    z, d, raw = straight_rays(R, S, -20.0)  # empty torso space
     head = torch.rand(R, 3)
-    raw = torch.zeros(R, S - 1, 4)
-    raw[..., 3] = -20.0  # empty torso space
     torso = composite(raw, z, d, torch.zeros(R, 3), white_bkgd=False)
     torch.testing.assert_close(composite_head_torso(head, torso), head, atol=1e-4, rtol=0)
     raw[..., 3], raw[..., :3] = 1e4, -10.0  # opaque black torso
