@@ -26,6 +26,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import AdnerfError
 from .files import save_json
 
 RECORD_NAME = "frames.json"
@@ -36,7 +37,7 @@ HOW_TO_MAKE = ("render it with this version (NeRFs/TorsoNeRF/run_nerf.py --confi
                "--aud_from_pose --testskip 1, or --render_only), which writes frames.json beside the frames")
 
 
-class SequenceRecordError(ValueError):
+class SequenceRecordError(AdnerfError, ValueError):
     """A missing or unreadable record; str() is one line naming the folder and how to make the record."""
 
 

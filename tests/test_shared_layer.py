@@ -20,9 +20,10 @@ def test_every_stage_error_is_the_one_error():
     from evaluation.driving_audio import AudioError
     from evaluation.inputs import InputError
     from evaluation.weights import MetricUnavailable
+    from adnerf.sequence_record import SequenceRecordError
     from NeRFs.core.utils import UserError
     for cls in (MuxError, DownloadError, LandmarkBackendUnavailable, StepError, AudioError, InputError,
-                MetricUnavailable, UserError):
+                MetricUnavailable, UserError, SequenceRecordError):
         assert issubclass(cls, errors.AdnerfError), cls
 
 
