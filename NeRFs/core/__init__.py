@@ -18,7 +18,7 @@ Modules, in the torch-ngp / RAD-NeRF split:
 - ``config``      the command line / config-file options
 - ``validate``    option values checked before any work starts (one line per failure)
 - ``preflight``   checks before long work (output folder writable, free disk space) and the experiment lock
-- ``utils``       small helpers: device choice, metrics, image and video files, UserError
+- ``utils``       the NeRFs' names for the shared layer's helpers (adnerf: UserError, devices, images, video), PSNR
 - ``trainer``     the training loop and validation renders, shared by head and torso
 - ``head``        Head-NeRF: the trainer of the audio-conditioned head
 - ``torso``       Torso-NeRF: the torso network on the frozen head, composited under it
