@@ -144,3 +144,28 @@ def test_field_condition_enters_as_concatenation():
     pts = torch.rand(20, 3) * 2 - 1
     a, b = f(pts, None, torch.zeros(5)), f(pts, None, torch.ones(5))
     assert a.shape == (20, 4) and not torch.allclose(a, b)
+
+
+def test_inference_renderer_matches_the_training_renderer(grid_trained):
+    """Early termination and colour only for visible samples change no pixel by 1/255 (trained model)."""
+    from NeRFs.core.audio import sequence_codes
+    from NeRFs.core.rays import get_rays
+    from NeRFs.grid.render import render_rays_grid, render_rays_grid_inference
+    t, _, _ = grid_trained
+    ds, a, m = t.dataset, t.args, t.models
+    o, d = (x.reshape(-1, 3) for x in get_rays(ds.H, ds.W, ds.focal, ds.splits["val"].poses[0], ds.cx, ds.cy))
+    bc = t.bc_img.reshape(-1, 3)
+    with torch.no_grad():
+        code = sequence_codes(m.audnet, m.attnet, t.auds["val"], False)[0]
+        s = t.settings.for_inference(1e-4)
+        fast = render_rays_grid_inference(m.field, m.occ, o, d, a.near, a.far, bc, code, s)
+        full = render_rays_grid(m.field, m.occ, o, d, a.near, a.far, bc, code, s)
+    for key in ("rgb_map", "rgb_fg_map", "trans_last"):
+        assert float((fast[key] - full[key]).abs().max()) < 0.5 / 255, key
+
+
+def test_grid_training_step_on_device(device, synthetic_root, tmp_path):
+    t = GridHeadTrainer(make_args(synthetic_root, tmp_path, N_iters=3, **{**GRID, "device": str(device)}))
+    for step in (1, 2, 3):
+        logs = t.train_step(step, *t.step_randomness(step))
+    assert np.isfinite(logs["loss"]) and t.models.field.aabb.device.type == device.type

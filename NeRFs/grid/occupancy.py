@@ -67,10 +67,10 @@ class OccupancyGrid(nn.Module):
     def update(self, density_fn: Callable[[torch.Tensor], torch.Tensor], generator: torch.Generator | None = None,
                fraction: float = 0.25, chunk: int = 1 << 16) -> None:
         """Probe cells at one uniformly random point each with ``density_fn`` (points [N, 3] -> density
-        [N]) and fold the result into the decaying maxima. The first 8 updates probe every cell (the grid
+        [N]) and fold the result into the decaying maxima. The first 2 updates probe every cell (the grid
         starts all-occupied); later ones a random ``fraction`` of the cells plus every occupied one."""
         dev, n = self.density.device, self.res ** 3
-        if int(self.updates) < 8:
+        if int(self.updates) < 2:
             cells = torch.arange(n, device=dev)
         else:
             pick = torch.rand(n, device=dev, generator=generator) < fraction
