@@ -31,8 +31,9 @@ def test_render_only_of_the_originals_checkpoint_matches_its_renders_and_pngs(tm
     """Float renders within 1/255 of the original's; the PNGs render_only writes equal round(255 x) of
     both the float render here and the original's (+-1); metrics.json's PSNR equals the original's."""
     t = _trainer(tmp_path)
-    res = t.render_only()
+    res = t.render_only()  # the serving object's render: it loads the checkpoint itself, not into t
     folder = tmp_path / "Oracle_head" / "renderonly_val_000200"
+    assert t.resume() == 200
     ours = {k: rgb.cpu().numpy() for k, rgb, _ in t.render_split("val", t.step, [0, 1])}
     for k in (0, 1):
         want = np.load(need("head", f"val{k}.npy"))
