@@ -3,6 +3,7 @@
 A model loaded from its checkpoints renders the same pixels as the trainer that saved it, for both
 backends, without an optimiser; a written sequence reads back: frames, record, mp4 frame count.
 """
+import argparse
 import json
 
 import imageio.v2 as imageio
@@ -12,6 +13,7 @@ import torch
 
 from adnerf.sequence_record import (RECORD_NAME, SequenceRecordError, frame_file, read_sequence_record,
                                     record_dict, write_record)
+from NeRFs.core.driving import drive
 from NeRFs.core.head import HeadTrainer
 from NeRFs.core.networks import AudioNet
 from NeRFs.core.sequence import write_sequence
@@ -62,6 +64,15 @@ def test_loaded_talking_head_renders_what_the_trainer_renders(synthetic_root, tm
     got = th.render(val.poses[0], codes[0])
     assert got.shape == (24, 24, 3) and got.device.type == device.type
     assert (got - want).abs().max().item() < 1e-5
+    # driving renders through it: 3 frames with the validation poses' own audio rows, read back
+    drive_args = argparse.Namespace(**{**vars(args), "aud_from_pose": True, "test_size": 3, "testskip": 1,
+                                       "rst_dir": str(tmp_path / "driven")})
+    out = drive(drive_args, trainer.dataset.auds, "aud.npy", head=th)
+    record = read_sequence_record(out.folder)
+    poses = json.loads((synthetic_root / "transforms_val.json").read_text())["frames"][:3]
+    assert [f.img_id for f in record.frames] == [p["img_id"] for p in poses]
+    assert [f.aud_id for f in record.frames] == [p["aud_id"] for p in poses]
+    assert imageio.get_reader(out.video).count_frames() == 3 and record.meta["step"] == 1
     assert len(_no_optimiser_when_serving) == built
 
 
