@@ -88,6 +88,21 @@ def render_seconds(t, size: int | None, repeats: int = 2) -> float:
     return statistics.median(times)
 
 
+@torch.no_grad()
+def validation_lmd(t) -> float | None:
+    """Mean mouth LMD (pixels, evaluation/metrics/landmark.py) of the validation renders against head_imgs,
+    with dlib landmarks; None when dlib finds no face pair."""
+    from adnerf.landmarks import detect_landmarks
+    from evaluation.metrics.landmark import paired_landmark_scores
+    from NeRFs.core.utils import to_uint8
+    gen, gt = [], []
+    for _, rgb, target in t.render_split("val", t.step):
+        gen.append(to_uint8(rgb))
+        gt.append(to_uint8(target))
+    lmd, _, missing = paired_landmark_scores(detect_landmarks(gen, "dlib"), detect_landmarks(gt, "dlib"))
+    return None if np.isnan(lmd).all() else round(float(np.nanmean(lmd)), 3)
+
+
 def run_backend(cfg: dict) -> dict:
     """Train one backend for cfg['steps'] steps, evaluating every cfg['eval_every']; then time renders."""
     from NeRFs.core.allocator import keep_freed_memory
@@ -117,12 +132,39 @@ def run_backend(cfg: dict) -> dict:
                   f"{head:.2f} dB, frame {full:.2f} dB", flush=True)
     res = {"name": cfg["name"], "s_per_step": statistics.median(step_times), "train_s": train_s, "curve": curve,
            "render_s_native": render_seconds(t, None), "native_size": t.dataset.W}
+    try:
+        res["lmd"] = validation_lmd(t)
+    except Exception as exc:  # e.g. no dlib: the other numbers still count
+        res["lmd"] = f"unavailable: {exc}"
     print(f"[{cfg['name']}] render {t.dataset.W} px: {res['render_s_native']:.2f} s/frame", flush=True)
     res["render_s_450"] = render_seconds(t, 450, repeats=1)
     res["peak_memory"] = peak_memory(t.device)
     if t.args.backend == "grid":
         res["occupied"] = t.models.occ.occupied_fraction()
     return res
+
+
+def time_encodings(device: str, n: int = 1 << 15, repeats: int = 5) -> None:
+    """Milliseconds per n points of both encodings (+ a 64-wide layer), forward and forward + backward."""
+    from NeRFs.grid.encoding import HashGridEncoding, TriPlaneEncoding
+    for enc in (TriPlaneEncoding(), HashGridEncoding(levels=16, features=2, log2_table=17, base_res=16, max_res=512),
+                HashGridEncoding(levels=8, features=4, log2_table=17, base_res=16, max_res=256)):
+        enc = enc.to(device)
+        head = torch.nn.Linear(enc.out_dim, 64).to(device)
+        x = torch.rand(n, 3, device=device) * 2 - 1
+        for train in (False, True):
+            times = []
+            for _ in range(repeats + 1):
+                sync(torch.device(device))
+                t0 = time.perf_counter()
+                with torch.set_grad_enabled(train):
+                    y = head(enc(x))
+                    if train:
+                        y.square().mean().backward()
+                sync(torch.device(device))
+                times.append(time.perf_counter() - t0)
+            print(f"{type(enc).__name__:17s} levels {len(enc.resolutions):2d} out {enc.out_dim:3d} "
+                  f"{'fwd+bwd' if train else 'fwd    '}: {statistics.median(times[1:]) * 1e3:8.1f} ms / {n} points")
 
 
 def in_child(cfg: dict) -> dict:
@@ -142,6 +184,7 @@ def summarise(mlp: dict, grid: dict) -> dict:
         "grid_psnr_head_at_mlp_time": at_mlp_time["psnr_head"],
         "grid_psnr_gain_db": round(at_mlp_time["psnr_head"] - target, 2),
         "grid_time_covered_s": at_mlp_time["train_s"],
+        "lmd_mlp": mlp.get("lmd"), "lmd_grid": grid.get("lmd"),
         "render_speedup_native": round(mlp["render_s_native"] / grid["render_s_native"], 1),
         "render_speedup_450": round(mlp["render_s_450"] / grid["render_s_450"], 1),
     }
@@ -159,7 +202,11 @@ def main(argv=None) -> int:
     p.add_argument("--grid_eval_every", type=int, default=25)
     p.add_argument("--threads", type=int, default=0, help="torch threads per process (0: PyTorch's choice)")
     p.add_argument("--json", help="also write the results here")
+    p.add_argument("--encodings", action="store_true", help="only time the two spatial encodings")
     a = p.parse_args(argv)
+    if a.encodings:
+        time_encodings(a.device)
+        return 0
     tmp = Path(tempfile.mkdtemp(prefix="bench_backends_"))
     data = Path(a.data) if a.data else None
     mlp_net = {}
@@ -177,10 +224,10 @@ def main(argv=None) -> int:
     grid = in_child({**common, "name": "grid", "steps": a.grid_steps, "eval_every": a.grid_eval_every,
                      "opts": grid_opts})
     summary = summarise(mlp, grid)
-    print("\nbackend  s/step  train s  final head PSNR  render %dpx  render 450px  peak memory" % mlp["native_size"])
+    print("\nbackend  s/step  train s  final head PSNR  LMD  render %dpx  render 450px  peak memory" % mlp["native_size"])
     for r in (mlp, grid):
         print(f"{r['name']:7s} {r['s_per_step']:7.3f} {r['train_s']:8.0f} {r['curve'][-1]['psnr_head']:16.2f} "
-              f"{r['render_s_native']:10.2f} s {r['render_s_450']:11.2f} s  {r['peak_memory']}")
+              f"{r.get('lmd')} {r['render_s_native']:10.2f} s {r['render_s_450']:11.2f} s  {r['peak_memory']}")
     print(json.dumps(summary, indent=1))
     if a.json:
         Path(a.json).write_text(json.dumps({"data": str(data), "device": a.device, "mlp": mlp, "grid": grid,

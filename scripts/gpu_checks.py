@@ -21,10 +21,41 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
+import torch
 
-import torch  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_args(root: Path, basedir: Path, **opts):
+    """Head-NeRF options of the dataset's config with ``opts`` on top (as the command line would give them)."""
+    from NeRFs.core.config import parse_args
+    argv = ["--config", str(root / "HeadNeRF_config.txt"), "--basedir", str(basedir), "--i_print", "1000000",
+            "--i_img", "1000000", "--i_testset", "1000000", "--i_weights", "1000000"]
+    for k, v in opts.items():
+        argv += [f"--{k}", str(v)]
+    return parse_args(argv, "head")
+
+
+def render_seconds(t, size: int, repeats: int) -> float:
+    """Median seconds of one size x size validation frame of trainer t (intrinsics scaled)."""
+    import statistics
+    import torch.nn.functional as F
+    from NeRFs.core.audio import sequence_codes
+    ds, a, m = t.dataset, t.args, t.models
+    scale = size / ds.W
+    bc = F.interpolate(t.bc_img.permute(2, 0, 1)[None], size=(size, size), mode="bilinear")[0].permute(1, 2, 0)
+    s = t.settings.for_inference(a.early_stop_T)
+    pose = ds.splits["val"].poses[0].to(t.device)
+    times = []
+    with torch.no_grad():
+        code = sequence_codes(m.audnet, m.attnet, t.auds["val"], False)[0]
+        for _ in range(repeats):
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            m.render_image(pose, code, bc, ds.focal * scale, ds.cx * scale, ds.cy * scale, a.near, a.far, s)
+            torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 def step(name: str, results: dict, fn) -> None:
@@ -47,7 +78,6 @@ def run(cmd: list[str], timeout: int, env=None) -> dict:
 
 def amp_vs_fp32(data: Path, tmp: Path) -> dict:
     """Train each backend briefly on CUDA, render a validation frame in float32 and with --amp."""
-    from conftest import make_args
     from NeRFs.core.head import HeadTrainer
     from NeRFs.grid import select_trainer
     out = {}
@@ -70,8 +100,6 @@ def amp_vs_fp32(data: Path, tmp: Path) -> dict:
 
 def grid_fps_450(data: Path, tmp: Path) -> dict:
     """Frames per second of the grid head (trained 300 steps) rendered at 450x450 on CUDA."""
-    from bench_backends import render_seconds
-    from conftest import make_args
     from NeRFs.grid.head import GridHeadTrainer
     args = make_args(data, tmp / "fps", N_iters=300, device="cuda", backend="grid", N_rand=4096, testskip=4)
     t = GridHeadTrainer(args)
