@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .audio import frame_code, sequence_codes
+from .audio import frame_code
 from .checkpoint import AUDATT_OPTIMIZER_KEYS, load_module, load_optimizer
 from .dataset import AudFaceDataset
 from .networks import AudioAttNet, AudioNet, FaceNeRF
@@ -167,18 +167,23 @@ class HeadTrainer(Trainer):
             except (ValueError, KeyError) as exc:  # e.g. a checkpoint of a coarse-only run
                 tqdm.write(f"warning: optimiser state of {path} not loaded ({exc}); optimisers start fresh")
 
+    def head_renderer(self, step: int):
+        """The serving object (serving.py) around this trainer's networks, as they are at ``step``."""
+        from .serving import Camera, HeadRenderer
+        ds, a = self.dataset, self.args
+        cam = Camera(ds.H, ds.W, ds.focal, ds.cx, ds.cy, a.near, a.far, self.bc_img,
+                     ds.splits["train"].poses[0].to(self.device))
+        return HeadRenderer(self.models, cam, self.settings.for_inference(a.early_stop_T, self.device),
+                            self.smoothing(step), a.smo_size, self.render_region("head"), step)
+
     @torch.no_grad()
     def render_split(self, split: str, step: int, indices=None):
         self.models.eval()
-        ds, a = self.dataset, self.args
-        frames = ds.splits[split]
-        codes = sequence_codes(self.models.audnet, self.models.attnet, self.auds[split], self.smoothing(step),
-                               a.smo_size)
-        s = self.settings.for_inference(a.early_stop_T, self.device)
+        frames = self.dataset.splits[split]
+        renderer = self.head_renderer(step)
+        codes = renderer.codes(self.auds[split])
         for k in range(len(frames)) if indices is None else indices:
-            out = self.models.render_image(frames.poses[k].to(self.device), codes[k], self.bc_img, ds.focal,
-                                           ds.cx, ds.cy, a.near, a.far, s, region=self.render_region("head"))
-            yield k, out["rgb_map"], ds.image(split, k).to(self.device)
+            yield k, renderer.render(frames.poses[k], codes[k]), self.dataset.image(split, k).to(self.device)
         for m in (self.models.coarse, self.models.fine, self.models.audnet, self.models.attnet):
             if m is not None:
                 m.train()
