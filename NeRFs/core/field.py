@@ -26,7 +26,7 @@ class RenderSettings:
     netchunk: int = 1024 * 64  # points per network call
     early_stop_T: float = 0.0  # inference renderer: stop rays below this transmittance (0: never)
     amp: bool = False  # float16 network queries on CUDA
-    inference: bool = False  # no-autograd renders use the inference renderer (inference.py)
+    inference: bool = False  # made by for_inference: rendering.renderer_for names the display renderer
 
     def for_inference(self, early_stop_T: float = 1e-4, device: torch.device | str | None = None) -> "RenderSettings":
         """Settings for display renders: no jitter, large ray batches, early ray termination; on a CPU
