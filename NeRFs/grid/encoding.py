@@ -39,7 +39,7 @@ class TriPlaneEncoding(nn.Module):
     Initialised uniformly in +-init_scale (small: the first MLP layer sees near-zero features at first).
     """
 
-    def __init__(self, levels: int = 4, features: int = 8, base_res: int = 32, max_res: int = 256,
+    def __init__(self, levels: int = 4, features: int = 8, base_res: int = 32, max_res: int = 128,
                  init_scale: float = 1e-1):
         super().__init__()
         self.resolutions = level_resolutions(levels, base_res, max_res)

@@ -41,7 +41,7 @@ class GridField(nn.Module):
     """
 
     def __init__(self, aabb: torch.Tensor, cond_dim: int, encoding: str = "triplane", levels: int = 4,
-                 features: int = 8, base_res: int = 32, max_res: int = 256, hidden: int = 64, geo_dim: int = 15,
+                 features: int = 8, base_res: int = 32, max_res: int = 128, hidden: int = 64, geo_dim: int = 15,
                  use_viewdirs: bool = True, view_freqs: int = 2):
         super().__init__()
         self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).clone())

@@ -93,16 +93,21 @@ def render_rays_grid_inference(field: GridField, occ: OccupancyGrid | None, rays
     dists = segment_lengths(z, rays_d)  # [R, S]
     T = torch.ones(R, device=dev)
     rgb, depth, acc = torch.zeros(R, 3, device=dev), torch.zeros(R, device=dev), torch.zeros(R, device=dev)
+    skip = occ is not None and s.use_occupancy
+    occupied = occ.query(pts) if skip else None  # [R, S], looked up once
+    # a ray that meets no occupied cell keeps T = 1 and adds nothing: it is never marched
+    hit = occupied.any(1) if skip else torch.ones(R, dtype=torch.bool, device=dev)
     for s0 in range(0, S, s.segment):
         seg = slice(s0, min(s0 + s.segment, S))
-        active = torch.nonzero(T > s.early_stop_T).squeeze(-1) if s.early_stop_T > 0 else torch.arange(R, device=dev)
+        live = (T > s.early_stop_T) & hit if s.early_stop_T > 0 else hit
+        active = torch.nonzero(live).squeeze(-1)
         if active.numel() == 0:
             break
         p = pts[active, seg]  # [a, k, 3]
         a, k = p.shape[:2]
         flat = p.reshape(-1, 3)
-        if occ is not None and s.use_occupancy:
-            kept = torch.nonzero(occ.query(flat)).squeeze(-1)
+        if skip:
+            kept = torch.nonzero(occupied[active, seg].reshape(-1)).squeeze(-1)
         else:
             kept = torch.arange(a * k, device=dev)
         sigma = torch.zeros(a * k, device=dev)
