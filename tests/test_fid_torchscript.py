@@ -109,6 +109,7 @@ def test_offline_evaluation_reports_fid_with_the_wheel_weights(tmp_path, monkeyp
     import imageio.v2 as imageio
     import numpy as np
 
+    from adnerf.sequence_record import frame_file, record_dict, write_record
     from evaluation import evaluate
     monkeypatch.setenv("ADNERF_OFFLINE", "1")
     monkeypatch.setenv("ADNERF_WEIGHTS_DIR", str(tmp_path / "empty_cache"))
@@ -120,7 +121,10 @@ def test_offline_evaluation_reports_fid_with_the_wheel_weights(tmp_path, monkeyp
     for k in range(3):
         gt = np.roll(face, 2 * k, axis=1)
         imageio.imwrite(tmp_path / "gt" / f"{k}.png", gt)
-        imageio.imwrite(tmp_path / "gen" / f"{k}.png", np.clip(gt + rng.normal(0, 8, gt.shape), 0, 255).astype(np.uint8))
+        imageio.imwrite(tmp_path / "gen" / frame_file(k),
+                        np.clip(gt + rng.normal(0, 8, gt.shape), 0, 255).astype(np.uint8))
+    # generated frames are paired by their record only (adnerf/sequence_record.py)
+    write_record(tmp_path / "gen", record_dict([{"img_id": k, "aud_id": k} for k in range(3)], fps=25, video=None))
     out = tmp_path / "out"
     assert evaluate.main(["--gen_dir", str(tmp_path / "gen"), "--gt_dir", str(tmp_path / "gt"), "--metrics", "fid",
                           "--out_dir", str(out), "--device", "cpu", "--no_progress"]) == 0
