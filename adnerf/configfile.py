@@ -42,7 +42,7 @@ def path_candidates(value: str, config_path: str | os.PathLike | None = None) ->
 
 # Every option a NeRF config may name (both NeRFs; the torso's superset), so that preprocessing can refuse a
 # typo in --nerf_set before hours of work without importing the NeRF code. It is the NeRF parser's list
-# written out: tests/test_config.py fails, naming the difference, when the two disagree.
+# written out: tests/NeRFs/test_config.py fails, naming the difference, when the two disagree.
 NERF_OPTIONS = frozenset("""
 amp aud_file aud_from_pose aud_start backend basedir chunk config datadir dataset_type device dim_aud
 dim_aud_body early_stop_T expname factor far ft_path grid_base_res grid_encoding grid_features grid_hidden

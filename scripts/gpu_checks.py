@@ -125,9 +125,9 @@ def main(argv=None) -> int:
     from data_util.synthetic_head import make_synthetic_dataset
     data = make_synthetic_dataset(tmp / "synth", n_frames=110, size=64)
     py = sys.executable
-    step("cuda tests", results, lambda: run([py, "-m", "pytest", "-q", "-x", "-k", "cuda", "tests/test_networks.py",
-                                            "tests/test_rays_sampling.py", "tests/test_rendering.py",
-                                            "tests/test_grid_backend.py"], 300))
+    step("cuda tests", results, lambda: run([py, "-m", "pytest", "-q", "-x", "-k", "cuda", "tests/NeRFs/test_networks.py",
+                                            "tests/NeRFs/test_rays_sampling.py", "tests/NeRFs/test_rendering.py",
+                                            "tests/NeRFs/test_grid_backend.py"], 300))
     step("amp vs fp32 pixels", results, lambda: amp_vs_fp32(data, tmp))
     step("grid head 450x450 fps", results, lambda: grid_fps_450(data, tmp))
     steps = ["--mlp_steps", "200", "--grid_steps", "200"] if a.quick else ["--mlp_steps", "1000", "--grid_steps", "1000"]

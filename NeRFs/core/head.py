@@ -37,6 +37,49 @@ def build_field(args: argparse.Namespace, depth: int, width: int, cond_dim: int)
     return RadianceField(net, args.multires, args.multires_views, args.i_embed)
 
 
+def draw_head_rays(trainer, models, step: int, rng: np.random.Generator):
+    """The rays of one head training step, drawn as the original draws them: one random training image,
+    ``N_rand`` pixels of it (``sample_rate`` of them inside its face rectangle).
+
+    Returns rays_o, rays_d, target, bc_rgb [N_rand, 3], the frame's audio code [dim_aud] (``models.audnet``,
+    smoothed by ``models.attnet`` after ``nosmo_iters``) and whether smoothing is on. Shared by both backends
+    so that they see the same rays for the same (seed, step)."""
+    a, ds, dev = trainer.args, trainer.dataset, trainer.device
+    train = ds.splits["train"]
+    k = int(rng.integers(len(train)))
+    target_img = ds.image("train", k).to(dev)
+    coords = torch.from_numpy(sample_pixels(a.N_rand, ds.H, ds.W, rng, train.rects[k], a.sample_rate)).to(dev)
+    rays_o, rays_d = rays_at(coords, ds.focal, train.poses[k].to(dev), ds.cx, ds.cy)
+    target = target_img[coords[:, 0], coords[:, 1]]
+    bc_rgb = trainer.bc_img[coords[:, 0], coords[:, 1]]
+    smooth = trainer.smoothing(step)
+    code = frame_code(models.audnet, models.attnet, trainer.auds["train"], k, smooth, a.smo_size)
+    return rays_o, rays_d, target, bc_rgb, code, smooth
+
+
+def step_head_optimizers(trainer, loss: torch.Tensor, smooth: bool) -> None:
+    """Backpropagate ``loss`` and step the field's and AudioNet's optimisers; AudioAttNet's only while
+    smoothing is on (before that it gets no gradient, as in the original)."""
+    for opt in (trainer.optimizer, trainer.optimizer_aud, trainer.optimizer_audatt):
+        opt.zero_grad(set_to_none=True)
+    loss.backward()
+    trainer.optimizer.step()
+    trainer.optimizer_aud.step()
+    if smooth:
+        trainer.optimizer_audatt.step()
+
+
+def load_head_optimizers(trainer, ckpt: dict, path: Path) -> None:
+    """Restore the three Adam states of a head checkpoint; a checkpoint whose optimiser state does not fit
+    (e.g. of a coarse-only run) is used for its weights only, and the optimisers start fresh."""
+    try:
+        load_optimizer(trainer.optimizer, ckpt, "optimizer_state_dict")
+        load_optimizer(trainer.optimizer_aud, ckpt, "optimizer_aud_state_dict")
+        load_optimizer(trainer.optimizer_audatt, ckpt, AUDATT_OPTIMIZER_KEYS)
+    except (ValueError, KeyError) as exc:
+        tqdm.write(f"warning: optimiser state of {path} not loaded ({exc}); optimisers start fresh")
+
+
 @dataclass
 class HeadModels:
     coarse: RadianceField
@@ -124,28 +167,14 @@ class HeadTrainer(Trainer):
                 group["lr"] = lr * scale
 
     def train_step(self, step: int, rng: np.random.Generator, gen: torch.Generator) -> dict[str, float]:
-        a, ds, dev = self.args, self.dataset, self.device
-        train = ds.splits["train"]
-        k = int(rng.integers(len(train)))
-        target_img = ds.image("train", k).to(dev)
-        coords = torch.from_numpy(sample_pixels(a.N_rand, ds.H, ds.W, rng, train.rects[k], a.sample_rate)).to(dev)
-        rays_o, rays_d = rays_at(coords, ds.focal, train.poses[k].to(dev), ds.cx, ds.cy)
-        target = target_img[coords[:, 0], coords[:, 1]]
-        bc_rgb = self.bc_img[coords[:, 0], coords[:, 1]]
-        smooth = self.smoothing(step)
-        code = frame_code(self.models.audnet, self.models.attnet, self.auds["train"], k, smooth, a.smo_size)
+        a = self.args
+        rays_o, rays_d, target, bc_rgb, code, smooth = draw_head_rays(self, self.models, step, rng)
         out = render_rays(self.models.coarse, self.models.fine, rays_o, rays_d, a.near, a.far, bc_rgb, code,
                           self.settings, gen)
         img_loss = F.mse_loss(out["rgb_map"], target)
         loss = img_loss + (F.mse_loss(out["rgb0"], target) if "rgb0" in out else 0.0)
         self.set_learning_rate(step - 1)  # lr of the step about to be taken, as the original's schedule
-        for opt in (self.optimizer, self.optimizer_aud, self.optimizer_audatt):
-            opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.optimizer_aud.step()
-        if smooth:
-            self.optimizer_audatt.step()
+        step_head_optimizers(self, loss, smooth)
         return {"loss": loss.item(), "psnr": mse_to_psnr(img_loss.item()),
                 "lr": self.optimizer.param_groups[0]["lr"]}
 
@@ -160,12 +189,7 @@ class HeadTrainer(Trainer):
         ckpt, path = ckpts["head"], paths["head"]
         self.models.load(ckpt, path)
         if with_optimizers:
-            try:
-                load_optimizer(self.optimizer, ckpt, "optimizer_state_dict")
-                load_optimizer(self.optimizer_aud, ckpt, "optimizer_aud_state_dict")
-                load_optimizer(self.optimizer_audatt, ckpt, AUDATT_OPTIMIZER_KEYS)
-            except (ValueError, KeyError) as exc:  # e.g. a checkpoint of a coarse-only run
-                tqdm.write(f"warning: optimiser state of {path} not loaded ({exc}); optimisers start fresh")
+            load_head_optimizers(self, ckpt, path)
 
     def head_renderer(self, step: int):
         """The serving object (serving.py) around this trainer's networks, as they are at ``step``."""

@@ -250,11 +250,8 @@ def load_talking_head(args: argparse.Namespace) -> TalkingHead:
     beside = body_path.with_name(body_path.name.replace(f"_{body_kind}.tar", f"_{head_kind}.tar"))
     if beside.is_file() and not args.head_ckpt:
         head_path = beside
-    elif head_kind == "head":
-        head_path = find_head_checkpoint(args)
     else:
-        from NeRFs.grid.torso import find_grid_head_checkpoint
-        head_path = find_grid_head_checkpoint(args)
+        head_path = find_head_checkpoint(args, head_kind)
     head_ckpt = load_checkpoint(head_path, device)
     head, settings = _build_head(args, head_ckpt, head_path, cam, train_poses, device)
     cond_dim = args.dim_aud + 2 * 3 * (1 + 2 * POSE_FREQS)

@@ -51,20 +51,35 @@ def composite_head_torso(head_rgb: torch.Tensor, torso: dict, suffix: str = "") 
     return head_rgb * torso[f"trans_last{suffix}"][:, None] + torso[f"rgb_fg_map{suffix}"]
 
 
-def find_head_checkpoint(args: argparse.Namespace) -> Path:
-    """--head_ckpt, else the latest *_head.tar in basedir/expname, else in basedir/<id>_head."""
+def find_head_checkpoint(args: argparse.Namespace, kind: str = "head") -> Path:
+    """--head_ckpt, else the latest *_<kind>.tar in basedir/expname, else in basedir/<id>_head
+    (kind 'head' for the MLP backend, 'gridhead' for the grid backend)."""
     if args.head_ckpt:
         return Path(args.head_ckpt)
     folders = [Path(args.basedir) / args.expname]
     if args.expname.endswith("_com"):
         folders.append(Path(args.basedir) / (args.expname[:-4] + "_head"))
     for folder in folders:
-        found = list_checkpoints(folder, "head")
+        found = list_checkpoints(folder, kind)
         if found:
             return found[-1]
-    raise UserError(f"no head checkpoint (*_head.tar) in {' or '.join(map(str, folders))}: train the Head-NeRF "
-                    f"first (python NeRFs/HeadNeRF/run_nerf.py --config <datadir>/HeadNeRF_config.txt) or pass "
-                    f"--head_ckpt PATH")
+    backend = " with --backend grid" if kind != "head" else ""
+    raise UserError(f"no head checkpoint (*_{kind}.tar) in {' or '.join(map(str, folders))}: train the Head-NeRF"
+                    f"{backend} first (python NeRFs/HeadNeRF/run_nerf.py --config <datadir>/HeadNeRF_config.txt"
+                    f"{' --backend grid' if backend else ''}) or pass --head_ckpt PATH")
+
+
+def draw_torso_pixels(trainer, rng: np.random.Generator):
+    """The pixels of one torso training step: one random training frame k, ``N_rand`` pixels anywhere in it
+    (the torso has no face rectangle). Returns k, coords [N_rand, 2] (row, col), the com_imgs target and the
+    bc.jpg colours [N_rand, 3] there, and the frame's head pose [4, 4]."""
+    a, ds, dev = trainer.args, trainer.dataset, trainer.device
+    train = ds.splits["train"]
+    k = int(rng.integers(len(train)))
+    target_img = ds.image("train", k).to(dev)
+    coords = torch.from_numpy(sample_pixels(a.N_rand, ds.H, ds.W, rng)).to(dev)
+    return (k, coords, target_img[coords[:, 0], coords[:, 1]], trainer.bc_img[coords[:, 0], coords[:, 1]],
+            train.poses[k].to(dev))
 
 
 class TorsoTrainer(Trainer):
@@ -104,14 +119,8 @@ class TorsoTrainer(Trainer):
 
     # ----- one step -----
     def train_step(self, step: int, rng: np.random.Generator, gen: torch.Generator) -> dict[str, float]:
-        a, ds, dev = self.args, self.dataset, self.device
-        train = ds.splits["train"]
-        k = int(rng.integers(len(train)))
-        target_img = ds.image("train", k).to(dev)
-        coords = torch.from_numpy(sample_pixels(a.N_rand, ds.H, ds.W, rng)).to(dev)
-        target = target_img[coords[:, 0], coords[:, 1]]
-        bc_rgb = self.bc_img[coords[:, 0], coords[:, 1]]
-        pose = train.poses[k].to(dev)
+        a, ds = self.args, self.dataset
+        k, coords, target, bc_rgb, pose = draw_torso_pixels(self, rng)
         with torch.no_grad():  # the frozen head needs no autograd graph
             code = frame_code(self.head.audnet, self.head.attnet, self.auds["train"], k, self.smooth, a.smo_size)
             o, d = rays_at(coords, ds.focal, pose, ds.cx, ds.cy)
@@ -167,12 +176,20 @@ class TorsoTrainer(Trainer):
         """Head + torso image [H, W, 3] (or a band of ``rows``) for a head pose [4, 4] and a code [dim_aud]."""
         return self.talking_head().render(pose, code, rows)
 
-    @torch.no_grad()
     def render_split(self, split: str, step: int, indices=None):
-        frames = self.dataset.splits[split]
-        codes = sequence_codes(self.head.audnet, self.head.attnet, self.auds[split], self.smooth, self.args.smo_size)
-        self.coarse.eval()
-        for k in range(len(frames)) if indices is None else indices:
-            yield k, self.render_frame(frames.poses[k].to(self.device), codes[k]), \
-                self.dataset.image(split, k).to(self.device)
-        self.coarse.train()
+        return render_torso_split(self, self.coarse, split, indices)
+
+
+@torch.no_grad()
+def render_torso_split(trainer, torso_net: torch.nn.Module, split: str, indices=None):
+    """Yield (index, head + torso render [H, W, 3], com_imgs target [H, W, 3]) for frames of ``split``, with
+    the audio codes of the whole split smoothed as when driving; ``torso_net`` is put in eval mode meanwhile.
+    Both backends' torso trainers validate this way (``trainer.render_frame`` differs)."""
+    frames = trainer.dataset.splits[split]
+    codes = sequence_codes(trainer.head.audnet, trainer.head.attnet, trainer.auds[split], trainer.smooth,
+                           trainer.args.smo_size)
+    torso_net.eval()
+    for k in range(len(frames)) if indices is None else indices:
+        yield k, trainer.render_frame(frames.poses[k].to(trainer.device), codes[k]), \
+            trainer.dataset.image(split, k).to(trainer.device)
+    torso_net.train()

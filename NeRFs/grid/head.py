@@ -14,12 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from NeRFs.core.audio import frame_code, sequence_codes
-from NeRFs.core.checkpoint import AUDATT_OPTIMIZER_KEYS, load_optimizer
 from NeRFs.core.dataset import AudFaceDataset
-from NeRFs.core.rays import rays_at, sample_pixels
+from NeRFs.core.head import draw_head_rays, load_head_optimizers, step_head_optimizers
 from NeRFs.core.trainer import Trainer
 from NeRFs.core.utils import mse_to_psnr
 
@@ -65,29 +63,16 @@ class GridHeadTrainer(Trainer):
             m.occ.update(lambda p: m.field.density(p, code)[0], gen)
 
     def train_step(self, step: int, rng: np.random.Generator, gen: torch.Generator) -> dict[str, float]:
-        a, ds, dev, m = self.args, self.dataset, self.device, self.models
+        a, m = self.args, self.models
         self.update_occupancy(step, rng, gen)
-        train = ds.splits["train"]
-        k = int(rng.integers(len(train)))
-        target_img = ds.image("train", k).to(dev)
-        coords = torch.from_numpy(sample_pixels(a.N_rand, ds.H, ds.W, rng, train.rects[k], a.sample_rate)).to(dev)
-        rays_o, rays_d = rays_at(coords, ds.focal, train.poses[k].to(dev), ds.cx, ds.cy)
-        target = target_img[coords[:, 0], coords[:, 1]]
-        bc_rgb = self.bc_img[coords[:, 0], coords[:, 1]]
-        smooth = self.smoothing(step)
-        code = frame_code(m.audnet, m.attnet, self.auds["train"], k, smooth, a.smo_size)
+        rays_o, rays_d, target, bc_rgb, code, smooth = draw_head_rays(self, m, step, rng)
         out = m.render_rays(rays_o, rays_d, a.near, a.far, bc_rgb, code, self.settings, gen)
         img_loss = F.mse_loss(out["rgb_map"], target)
         loss = img_loss + a.grid_sparsity * box_sparsity(m.field, code, SPARSITY_POINTS, gen)
         lr = set_decayed_lr(self.optimizer, step - 1, a.N_iters)  # lr of the step about to be taken
         for opt in (self.optimizer, self.optimizer_aud, self.optimizer_audatt):
             set_decayed_lr(opt, step - 1, a.N_iters)
-            opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.optimizer_aud.step()
-        if smooth:
-            self.optimizer_audatt.step()
+        step_head_optimizers(self, loss, smooth)
         return {"loss": loss.item(), "psnr": mse_to_psnr(img_loss.item()), "lr": lr,
                 "occupied": m.occ.occupied_fraction()}
 
@@ -102,12 +87,7 @@ class GridHeadTrainer(Trainer):
         ckpt, path = ckpts[GRID_HEAD], paths[GRID_HEAD]
         self.models.load(ckpt, path)
         if with_optimizers:
-            try:
-                load_optimizer(self.optimizer, ckpt, "optimizer_state_dict")
-                load_optimizer(self.optimizer_aud, ckpt, "optimizer_aud_state_dict")
-                load_optimizer(self.optimizer_audatt, ckpt, AUDATT_OPTIMIZER_KEYS)
-            except (ValueError, KeyError) as exc:
-                tqdm.write(f"warning: optimiser state of {path} not loaded ({exc}); optimisers start fresh")
+            load_head_optimizers(self, ckpt, path)
 
     @torch.no_grad()
     def render_split(self, split: str, step: int, indices=None):

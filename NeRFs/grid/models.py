@@ -64,7 +64,7 @@ SPARSITY_POINTS = 4096  # random points of the box per step for the sparsity los
 def box_sparsity(field, cond: torch.Tensor, n: int, generator: torch.Generator | None) -> torch.Tensor:
     """``sparsity_loss`` at n uniformly random points of the field's box (cond [C]): it reaches the cells
     that the occupancy grid skips (which no ray sample queries), so skipped space keeps falling to zero
-    density and skipping it stays invisible (tests/test_grid_backend.py)."""
+    density and skipping it stays invisible (tests/NeRFs/test_grid_backend.py)."""
     lo, hi = field.aabb[0], field.aabb[1]
     pts = lo + torch.rand(n, 3, device=lo.device, generator=generator) * (hi - lo)
     return sparsity_loss(field.density(pts, cond)[0])

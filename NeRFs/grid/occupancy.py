@@ -6,7 +6,7 @@ one of its 26 neighbours (a one-cell dilation, so a thin surface between two pro
 ``thresh``. The renderers query the field only at samples in occupied cells; a skipped sample counts as
 density 0. A skipped sample of density below ``thresh`` over an interval dt changes a pixel by at most
 thresh * dt (defaults: 0.01 * 0.01 = 1e-4, 0.026/255), a ray by at most that times its skipped samples;
-the probes are random points, not a bound on the cell, so ``tests/test_grid_backend.py`` checks the
+the probes are random points, not a bound on the cell, so ``tests/NeRFs/test_grid_backend.py`` checks the
 pixels with and without skipping on a trained model.
 
 Because the field is audio-conditioned, each update evaluates it with the condition of a random training

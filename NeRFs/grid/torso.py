@@ -16,35 +16,21 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from NeRFs.core.audio import frame_code, sequence_codes
-from NeRFs.core.checkpoint import list_checkpoints, load_checkpoint, load_module, load_optimizer, resume_step
+from NeRFs.core.audio import frame_code
+from NeRFs.core.checkpoint import load_checkpoint, load_module, load_optimizer, resume_step
 from NeRFs.core.dataset import AudFaceDataset
-from NeRFs.core.rays import get_rays, rays_at, sample_pixels
+from NeRFs.core.rays import get_rays, rays_at
 from NeRFs.core.regions import scatter_rays
-from NeRFs.core.torso import POSE_FREQS, composite_head_torso, pose_condition
+from NeRFs.core.torso import (POSE_FREQS, composite_head_torso, draw_torso_pixels, find_head_checkpoint,
+                              pose_condition, render_torso_split)
 from NeRFs.core.trainer import Trainer
-from NeRFs.core.utils import UserError, mse_to_psnr
+from NeRFs.core.utils import mse_to_psnr
 
 from .field import frustum_aabb
 from .kinds import GRID_BODY, GRID_HEAD, check_backend
 from .models import (GridHeadModels, build_grid_field, build_occupancy, grid_optimizer, grid_settings,
                      set_decayed_lr, box_sparsity, SPARSITY_POINTS)
 from .render import render_rays_grid, render_rays_grid_chunked
-
-
-def find_grid_head_checkpoint(args: argparse.Namespace) -> Path:
-    """--head_ckpt, else the latest *_gridhead.tar in basedir/expname, else in basedir/<id>_head."""
-    if args.head_ckpt:
-        return Path(args.head_ckpt)
-    folders = [Path(args.basedir) / args.expname]
-    if args.expname.endswith("_com"):
-        folders.append(Path(args.basedir) / (args.expname[:-4] + "_head"))
-    for folder in folders:
-        found = list_checkpoints(folder, GRID_HEAD)
-        if found:
-            return found[-1]
-    raise UserError(f"no grid head checkpoint (*_{GRID_HEAD}.tar) in {' or '.join(map(str, folders))}: train the "
-                    f"Head-NeRF with --backend grid first, or pass --head_ckpt PATH")
 
 
 class GridTorsoTrainer(Trainer):
@@ -58,7 +44,7 @@ class GridTorsoTrainer(Trainer):
         first = ds.splits["train"] if "train" in ds.splits else next(iter(ds.splits.values()))
         head_aabb = frustum_aabb(first.poses, ds.H, ds.W, ds.focal, ds.cx, ds.cy, args.near, args.far)
         self.head = GridHeadModels.build(args, ds.aud_channels, head_aabb, self.device)
-        self.head_ckpt_path = find_grid_head_checkpoint(args)
+        self.head_ckpt_path = find_head_checkpoint(args, GRID_HEAD)
         head_ckpt = load_checkpoint(self.head_ckpt_path, self.device)
         self.head.load(head_ckpt, self.head_ckpt_path)
         self.head_step = resume_step(head_ckpt, self.head_ckpt_path)
@@ -96,15 +82,9 @@ class GridTorsoTrainer(Trainer):
         self.occ.update(lambda p: self.field.density(p, cond)[0], gen)
 
     def train_step(self, step: int, rng: np.random.Generator, gen: torch.Generator) -> dict[str, float]:
-        a, ds, dev = self.args, self.dataset, self.device
+        a, ds = self.args, self.dataset
         self.update_occupancy(step, rng, gen)
-        train = ds.splits["train"]
-        k = int(rng.integers(len(train)))
-        target_img = ds.image("train", k).to(dev)
-        coords = torch.from_numpy(sample_pixels(a.N_rand, ds.H, ds.W, rng)).to(dev)
-        target = target_img[coords[:, 0], coords[:, 1]]
-        bc_rgb = self.bc_img[coords[:, 0], coords[:, 1]]
-        pose = train.poses[k].to(dev)
+        k, coords, target, bc_rgb, pose = draw_torso_pixels(self, rng)
         with torch.no_grad():  # the frozen head needs no autograd graph
             code, cond = self.condition("train", k, pose)
             o, d = rays_at(coords, ds.focal, pose, ds.cx, ds.cy)
@@ -156,12 +136,5 @@ class GridTorsoTrainer(Trainer):
                                              "trans_last": torch.ones(n, device=self.device)})
         return composite_head_torso(head["rgb_map"].reshape(-1, 3), torso).reshape(head["rgb_map"].shape)
 
-    @torch.no_grad()
     def render_split(self, split: str, step: int, indices=None):
-        frames = self.dataset.splits[split]
-        codes = sequence_codes(self.head.audnet, self.head.attnet, self.auds[split], self.smooth, self.args.smo_size)
-        self.field.eval()
-        for k in range(len(frames)) if indices is None else indices:
-            yield k, self.render_frame(frames.poses[k].to(self.device), codes[k]), \
-                self.dataset.image(split, k).to(self.device)
-        self.field.train()
+        return render_torso_split(self, self.field, split, indices)

@@ -5,8 +5,8 @@ eyes-to-chin ~11 cm, nose tip ~5.5 cm in front of the origin), written in centim
 BFM's metric as the original tracker uses it: decimetres (BFM micrometres / 1e5), x to the subject's left
 (image right for a frontal face), y up, z out of the face, origin near the centre of the face mesh (the
 original centres its mean shape), so poses and t_z (about -7) come out on the same scale as the BFM
-tracker's and steps 7+ cannot tell the trackers apart. tests/test_face_tracking_assets.py checks it
-against the real BFM mean shape when /work/shared is present.
+tracker's and steps 7+ cannot tell the trackers apart. tests/data_util/test_face_tracking_bfm.py checks it
+against the real mean shape (sub_mesh.obj) when ../shared/adnerf-assets is present.
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import pytest
 
 from add_audio.add_audio import MuxError, main, mux_audio, probe
 from NeRFs.core.utils import REPO_ROOT, write_video
-from test_torso import write_wav
+from tests.media_samples import write_wav
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from data_util.common import StepError, atomic_path
 from data_util.preprocess_log import locked, read_log, record_step
 from data_util.process_data import STEPS, call_stage, child_argv, parse_args, run_pipeline
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class FakeStages:
@@ -322,7 +322,7 @@ def test_e2e_process_data_sh_offline_makes_a_complete_dataset(preprocessed):
 @e2e
 def test_e2e_the_nerfs_load_and_train_on_the_result(preprocessed, tmp_path):
     import torch
-    from conftest import make_args
+    from tests.support import make_args
     from NeRFs.core.dataset import AudFaceDataset
     from NeRFs.core.head import HeadTrainer
     from NeRFs.core.torso import TorsoTrainer

@@ -6,7 +6,7 @@ import pytest
 
 from data_util.common import StepError, frame_ids, load_image
 from data_util.frames import check_video, probe_video, run_frames
-from media_samples import frame_value, write_audio_only, write_video, write_wav
+from tests.media_samples import frame_value, write_audio_only, write_video, write_wav
 
 
 @pytest.fixture(scope="module")

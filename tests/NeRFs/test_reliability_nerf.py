@@ -18,7 +18,7 @@ from NeRFs.core.dataset import AudFaceDataset
 from NeRFs.core.driving import smooth_poses
 from NeRFs.core.head import HeadTrainer
 from NeRFs.core.utils import UserError
-from conftest import make_args
+from tests.support import make_args
 
 
 def test_nan_in_audio_features_names_file_frame_and_step(dataset_copy):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from data_util.audio_features import compute_features
-from oracle import need
+from tests.oracle import need
 
 
 @pytest.mark.parametrize("name", ["kitchen16k", "radio44k_stereo"])

@@ -6,7 +6,8 @@ from NeRFs.core.networks import FaceNeRF
 from NeRFs.core.rays import get_rays
 from NeRFs.core.rendering import (RadianceField, RenderSettings, composite, render_rays, render_rays_chunked,
                                   render_rays_inference)
-from original_algorithm import OriginalFaceNeRF, render_rays as original_render_rays
+from tests.original_algorithm import OriginalFaceNeRF, render_rays as original_render_rays
+from tests.support import straight_rays
 
 
 def _scene(seed=0, density_scale=40.0, density_bias=2.0):
@@ -55,15 +56,6 @@ def test_pixels_match_the_original_algorithm_within_1_over_255(seed, scale, bias
     # early termination skips samples
     T = got["trans_last"]
     assert (T > 0.05).any() if scale < 1000 else (T < 1e-4).float().mean() > 0.1
-
-
-def straight_rays(R: int, S: int, density: float):
-    """R rays along -z, S depths in [0.6, 1.2], raw outputs [R, S - 1, 4] of one density everywhere."""
-    z = torch.linspace(0.6, 1.2, S).expand(R, S)
-    d = torch.tensor([[0.0, 0.0, -1.0]]).expand(R, 3)
-    raw = torch.zeros(R, S - 1, 4)
-    raw[..., 3] = density
-    return z, d, raw
 
 
 def test_transparent_scene_shows_the_background_and_opaque_scene_hides_it():

@@ -7,8 +7,8 @@ from NeRFs.core.checkpoint import list_checkpoints, load_checkpoint, save_checkp
 from NeRFs.core.head import HeadTrainer
 from NeRFs.core.networks import AudioAttNet, AudioNet
 from NeRFs.core.utils import UserError
-from conftest import make_args
-from original_algorithm import OriginalFaceNeRF
+from tests.support import make_args
+from tests.original_algorithm import OriginalFaceNeRF
 
 ORIGINAL_KEYS = {"global_step", "network_fn_state_dict", "network_fine_state_dict", "network_audnet_state_dict",
                  "optimizer_state_dict", "optimizer_aud_state_dict", "network_audattnet_state_dict",

@@ -8,7 +8,7 @@ from NeRFs.core.cli import run_main, train_or_render
 from NeRFs.core.dataset import AudFaceDataset
 from NeRFs.core.head import HeadTrainer
 from NeRFs.core.utils import UserError
-from conftest import make_args
+from tests.support import make_args
 
 
 def test_loads_the_original_layout(synthetic_root):

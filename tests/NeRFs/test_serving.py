@@ -19,7 +19,7 @@ from NeRFs.core.networks import AudioNet
 from NeRFs.core.sequence import write_sequence
 from NeRFs.core.serving import load_head_renderer, load_talking_head
 from NeRFs.core.torso import TorsoTrainer
-from conftest import make_args
+from tests.support import make_args
 
 TINY = {"netwidth": 32, "netwidth_fine": 32, "N_samples": 8, "N_importance": 8, "N_rand": 64, "N_iters": 1,
         "grid_hidden": 16, "grid_max_res": 32, "occ_res": 16}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from data_util.transforms_step import read_config, run_transforms
-from oracle import need
+from tests.oracle import need
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from NeRFs.grid.encoding import HashGridEncoding, TriPlaneEncoding
 from NeRFs.grid.field import GridField
 from NeRFs.grid.head import GridHeadTrainer
 from NeRFs.grid.occupancy import OccupancyGrid
-from conftest import make_args
+from tests.support import make_args
 
 # small, fast grid settings: a few seconds per test on 2 CPU cores
 GRID = {"backend": "grid", "N_rand": 256, "grid_samples": 32, "grid_max_res": 64, "grid_levels": 3,

@@ -15,8 +15,8 @@ from NeRFs.core.config import parse_args
 from NeRFs.core.head import HeadTrainer
 from NeRFs.core.rays import get_rays
 from NeRFs.core.rendering import RenderSettings, render_rays
-from oracle import need
-from original_algorithm import OriginalFaceNeRF, render_rays as original_render_rays
+from tests.oracle import need
+from tests.original_algorithm import OriginalFaceNeRF, render_rays as original_render_rays
 
 
 def _trainer(tmp_path) -> HeadTrainer:

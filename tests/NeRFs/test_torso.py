@@ -1,6 +1,5 @@
 """Torso-NeRF: composite, frozen head, learning, checkpoints, driving with new audio, clear errors."""
 import json
-import wave
 
 import imageio.v2 as imageio
 import numpy as np
@@ -16,20 +15,12 @@ from NeRFs.core.rendering import composite
 from NeRFs.core.torso import TorsoTrainer, composite_head_torso, rot_to_euler
 from NeRFs.core.utils import UserError, mse_to_psnr
 from add_audio.add_audio import probe
-from conftest import make_args
 from data_util.synthetic_head import make_synthetic_dataset
-from test_rendering import straight_rays
+from tests.media_samples import write_wav
+from tests.support import make_args, straight_rays
 
 SMALL = {"netwidth": 128, "netwidth_fine": 128, "lrate": 2e-3, "N_rand": 256, "N_samples": 16, "N_importance": 16,
          "testskip": 2}
-
-
-def write_wav(path, seconds, rate=16000):
-    t = np.arange(int(seconds * rate)) / rate
-    pcm = (0.3 * np.sin(2 * np.pi * 220 * t) * 32767).astype(np.int16)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate), w.writeframes(pcm.tobytes())
-    return path
 
 
 @pytest.fixture(scope="module")

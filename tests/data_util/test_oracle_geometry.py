@@ -7,7 +7,7 @@ import torch
 from data_util.face_tracking.geometry import euler_to_rotation, forward_transform, rotation_to_euler, to_camera
 from data_util.nerf_configs import head_pose_to_c2w
 from NeRFs.core.torso import rot_to_euler
-from oracle import need
+from tests.oracle import need
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import torch.multiprocessing as mp
 
 from NeRFs.core.checkpoint import list_checkpoints
 from NeRFs.core.utils import REPO_ROOT
-from conftest import make_args
+from tests.support import make_args
 
 STEPS = 16
 SETTINGS = {

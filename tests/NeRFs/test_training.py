@@ -13,7 +13,7 @@ from adnerf.sequence_record import frame_file, read_sequence_record
 from NeRFs.core.audio import sequence_codes
 from NeRFs.core.head import HeadTrainer
 from NeRFs.core.utils import REPO_ROOT, mse_to_psnr
-from conftest import make_args
+from tests.support import make_args
 from data_util.synthetic_head import make_synthetic_dataset, render_head
 
 # a narrower network, fewer samples and a higher learning rate than the defaults: a ~35 s CPU run learns

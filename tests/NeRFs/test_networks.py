@@ -2,7 +2,7 @@ import torch
 
 from NeRFs.core.encoding import PositionalEncoding
 from NeRFs.core.networks import AudioAttNet, AudioNet, FaceNeRF, count_parameters
-from original_algorithm import OriginalFaceNeRF, embed
+from tests.original_algorithm import OriginalFaceNeRF, embed
 
 
 def test_parameter_counts_match_the_original():

@@ -14,7 +14,7 @@ import pytest
 from data_util import audio_features as af
 from data_util import deepspeech_graph as dg
 from data_util.common import StepError
-from media_samples import write_video, write_wav
+from tests.media_samples import write_video, write_wav
 
 
 def tiny_deepspeech_graph(path, offset=1.0):
@@ -214,7 +214,7 @@ def test_tensorflow_is_not_imported_for_the_mfcc_path(tmp_path):
     code = ("import sys; from data_util.audio_features import compute_features; "
             f"print(compute_features({str(wav)!r}, 'mfcc').shape, 'tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                         cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["(12,", "16,", "26)", "False"]  # K = 25 rows, the last dropped: 12
 
@@ -240,7 +240,7 @@ def test_driving_a_trained_model_with_a_wav_uses_the_dataset_backend(tmp_path):
     from NeRFs.core.head import HeadTrainer
     from NeRFs.core.torso import TorsoTrainer
     from adnerf.sequence_record import read_sequence_record
-    from conftest import make_args
+    from tests.support import make_args
     from data_util.synthetic_head import make_synthetic_dataset
     root = make_synthetic_dataset(tmp_path / "synth", n_frames=22, size=16, aud_channels=26)
     (root / "preprocess.json").write_text(json.dumps({"steps": {"audio": {"backend": "mfcc"}}}))

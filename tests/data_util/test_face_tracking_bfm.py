@@ -194,7 +194,7 @@ def test_run_tracking_bfm_writes_identity_and_expressions(tmp_path, bfm, truth):
     assert record["tracker"] == "bfm" and record["focal"] == 1000.0 and record["mean_landmark_error_px"] < 2.0
 
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "adnerf-assets" / "3DMM"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "adnerf-assets" / "3DMM"
 
 
 @pytest.mark.skipif(not (SHARED / "keys_info.npy").is_file(), reason="needs ../shared/adnerf-assets/3DMM")

@@ -1,0 +1,30 @@
+"""Helpers that tests import (fixtures stay in conftest.py): small, fast NeRF settings and option parsing."""
+from pathlib import Path
+
+import torch
+
+from NeRFs.core.config import parse_args
+
+# small, fast settings for unit tests (a full-size network, few rays and samples)
+FAST = {"N_rand": 128, "N_samples": 12, "N_importance": 12, "i_print": 1000, "i_img": 100000,
+        "i_testset": 100000, "i_weights": 100000, "testskip": 5, "device": "cpu"}
+
+
+def make_args(root: Path, basedir: Path, kind: str = "head", **overrides):
+    opts = {**FAST, "basedir": str(basedir), **overrides}
+    argv = ["--config", str(root / ("HeadNeRF_config.txt" if kind == "head" else "TorsoNeRF_config.txt"))]
+    for k, v in opts.items():
+        if isinstance(v, bool):
+            argv.append(f"--{k}" if v else f"--no-{k}")
+        else:
+            argv += [f"--{k}", str(v)]
+    return parse_args(argv, kind)
+
+
+def straight_rays(R: int, S: int, density: float):
+    """R rays along -z, S depths in [0.6, 1.2], raw outputs [R, S - 1, 4] of one density everywhere."""
+    z = torch.linspace(0.6, 1.2, S).expand(R, S)
+    d = torch.tensor([[0.0, 0.0, -1.0]]).expand(R, 3)
+    raw = torch.zeros(R, S - 1, 4)
+    raw[..., 3] = density
+    return z, d, raw
