@@ -215,18 +215,24 @@ def _kinds(args) -> tuple[str, str]:
     return "head", "body"
 
 
+def _newest_checkpoint(args: argparse.Namespace, kind: str, device, what: str, script: str):
+    """(path, checkpoint) of --ft_path, else of the newest good ``*_<kind>.tar`` in basedir/expname."""
+    out_dir = Path(args.basedir) / args.expname
+    candidates = [Path(args.ft_path)] if args.ft_path else list(reversed(list_checkpoints(out_dir, kind)))
+    found = _newest_good(candidates, device) if candidates else None
+    if found is None:
+        name = script.replace("NeRF", "-NeRF")
+        raise UserError(f"no {what} checkpoint (*_{kind}.tar) in {out_dir}: train the {name} "
+                        f"first (python NeRFs/{script}/run_nerf.py --config <datadir>/{script}_config.txt)")
+    return found
+
+
 def load_head_renderer(args: argparse.Namespace) -> HeadRenderer:
     """The Head-NeRF of basedir/expname: --ft_path, else its newest good ``*_head.tar`` (grid: ``_gridhead``)."""
     device = pick_device(args.device)
     cam, ids, train_poses = load_camera(args, device)
     head_kind, _ = _kinds(args)
-    out_dir = Path(args.basedir) / args.expname
-    candidates = [Path(args.ft_path)] if args.ft_path else list(reversed(list_checkpoints(out_dir, head_kind)))
-    found = _newest_good(candidates, device) if candidates else None
-    if found is None:
-        raise UserError(f"no head checkpoint (*_{head_kind}.tar) in {out_dir}: train the Head-NeRF first "
-                        f"(python NeRFs/HeadNeRF/run_nerf.py --config <datadir>/HeadNeRF_config.txt)")
-    path, ckpt = found
+    path, ckpt = _newest_checkpoint(args, head_kind, device, "head", "HeadNeRF")
     head, settings = _build_head(args, ckpt, path, cam, train_poses, device)
     step = resume_step(ckpt, path)
     (region,) = _regions(args, cam, ids, ("head",))
@@ -240,13 +246,7 @@ def load_talking_head(args: argparse.Namespace) -> TalkingHead:
     device = pick_device(args.device)
     cam, ids, train_poses = load_camera(args, device)
     head_kind, body_kind = _kinds(args)
-    out_dir = Path(args.basedir) / args.expname
-    candidates = [Path(args.ft_path)] if args.ft_path else list(reversed(list_checkpoints(out_dir, body_kind)))
-    found = _newest_good(candidates, device) if candidates else None
-    if found is None:
-        raise UserError(f"no torso checkpoint (*_{body_kind}.tar) in {out_dir}: train the Torso-NeRF first "
-                        f"(python NeRFs/TorsoNeRF/run_nerf.py --config <datadir>/TorsoNeRF_config.txt)")
-    body_path, body = found
+    body_path, body = _newest_checkpoint(args, body_kind, device, "torso", "TorsoNeRF")
     beside = body_path.with_name(body_path.name.replace(f"_{body_kind}.tar", f"_{head_kind}.tar"))
     if beside.is_file() and not args.head_ckpt:
         head_path = beside
