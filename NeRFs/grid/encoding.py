@@ -49,6 +49,9 @@ class TriPlaneEncoding(nn.Module):
         self.out_dim = 3 * levels * features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [N, 3] -> [N, E], a transposed view of a contiguous [E, N] tensor (feature index: level, plane,
+        channel). grid_sample returns channels first; transposing each level to [N, 3F] was a strided copy
+        costing as much as the lookups themselves, while a Linear layer reads the transposed view as is."""
         n = x.shape[0]
         # grid_sample wants [B, H_out, W_out, 2] sample positions: here B = 3 planes, H_out = 1, W_out = N
         coords = torch.stack([x[:, list(p)] for p in _PLANES], dim=0).unsqueeze(1)  # [3, 1, N, 2]
@@ -56,8 +59,8 @@ class TriPlaneEncoding(nn.Module):
         for planes in self.planes:
             f = F.grid_sample(planes, coords.to(planes.dtype), mode="bilinear", padding_mode="border",
                               align_corners=True)  # [3, F, 1, N]
-            outs.append(f[:, :, 0, :].permute(2, 0, 1).reshape(n, -1))  # [N, 3 * F]
-        return torch.cat(outs, dim=-1)
+            outs.append(f.reshape(-1, n))  # [3 * F, N], a view
+        return torch.cat(outs, dim=0).t()
 
 
 class HashGridEncoding(nn.Module):

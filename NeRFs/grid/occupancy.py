@@ -42,9 +42,14 @@ class OccupancyGrid(nn.Module):
     @property
     def mask(self) -> torch.Tensor:
         """Occupied cells, dilated by one cell: bool [res, res, res] (cached until the next update)."""
+        return self._padded_mask()[1:-1, 1:-1, 1:-1]
+
+    def _padded_mask(self) -> torch.Tensor:
+        """``mask`` with a border of empty cells: bool [res + 2]^3, so that a lookup needs no inside test
+        (a point outside the box clamps onto the border)."""
         if self._mask is None or self._mask.device != self.density.device:
             occ = ((self.density > self.thresh) | (self.density < 0)).float().view(1, 1, self.res, self.res, self.res)
-            self._mask = F.max_pool3d(occ, 3, stride=1, padding=1)[0, 0] > 0
+            self._mask = F.pad(F.max_pool3d(occ, 3, stride=1, padding=1)[0, 0] > 0, (1, 1, 1, 1, 1, 1))
         return self._mask
 
     def occupied_fraction(self) -> float:
@@ -59,9 +64,17 @@ class OccupancyGrid(nn.Module):
         return (ijk[..., 0] * self.res + ijk[..., 1]) * self.res + ijk[..., 2], inside
 
     def query(self, pts: torch.Tensor) -> torch.Tensor:
-        """World points [..., 3] -> bool [...]: may hold matter (False outside the box)."""
-        idx, inside = self.cell_index(pts)
-        return self.mask.reshape(-1)[idx] & inside
+        """World points [..., 3] -> bool [...]: may hold matter (False outside the box).
+
+        The same cells as ``cell_index`` in a handful of passes over the points (a display frame looks up
+        every sample of every ray): scaled cell coordinates, shifted by one into the padded mask and
+        clamped onto its empty border, flattened by a float dot product (exact below 2^24 cells)."""
+        lo, hi = self.aabb[0], self.aabb[1]
+        scale = self.res / (hi - lo)
+        u = torch.addcmul(1 - lo * scale, pts, scale.expand_as(pts)).floor_().clamp_(0, self.res + 1)
+        side = self.res + 2
+        strides = torch.tensor([side * side, side, 1], dtype=u.dtype, device=u.device)
+        return self._padded_mask().view(-1)[(u @ strides).long()]
 
     @torch.no_grad()
     def update(self, density_fn: Callable[[torch.Tensor], torch.Tensor], generator: torch.Generator | None = None,

@@ -18,9 +18,9 @@ def add_grid_options(parser) -> None:
     g.add_argument("--grid_base_res", type=int, default=32, help="grid backend: coarsest level's resolution")
     g.add_argument("--grid_max_res", type=int, default=128, help="grid backend: finest level's resolution")
     g.add_argument("--grid_hidden", type=int, default=64, help="grid backend: MLP width")
-    g.add_argument("--grid_samples", type=int, default=64, help="grid backend: samples per ray (one pass)")
-    g.add_argument("--grid_lrate", type=float, default=1e-2, help="grid backend: learning rate of the encoding")
-    g.add_argument("--grid_lrate_net", type=float, default=2e-3,
+    g.add_argument("--grid_samples", type=int, default=32, help="grid backend: samples per ray (one pass)")
+    g.add_argument("--grid_lrate", type=float, default=4e-2, help="grid backend: learning rate of the encoding")
+    g.add_argument("--grid_lrate_net", type=float, default=8e-3,
                    help="grid backend: learning rate of the MLPs and AudioNet (AudioAttNet: 5x)")
     g.add_argument("--grid_sparsity", type=float, default=1e-3,
                    help="grid backend: weight of the sparsity loss log(1 + 2 density^2) at random points of the "

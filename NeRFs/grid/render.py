@@ -34,7 +34,7 @@ COLOUR_EPS = 1e-6
 
 @dataclass
 class GridSettings:
-    samples: int = 64  # network samples per ray (the background sample at far comes on top)
+    samples: int = 32  # network samples per ray (the background sample at far comes on top)
     perturb: float = 1.0
     white_bkgd: bool = True
     chunk: int = 1 << 15  # rays per batch

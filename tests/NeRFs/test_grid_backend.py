@@ -74,6 +74,27 @@ def test_occupancy_marks_matter_and_skips_the_rest():
     assert 0.005 < occ.occupied_fraction() < 0.1
 
 
+
+def test_occupancy_query_is_the_cell_of_each_point():
+    """query (padded mask, float flattening) against a per-point loop: the cell floor((p - lo) / size),
+    False outside [lo, hi), on random points in and around a box that is not a cube, and on its faces."""
+    aabb = torch.tensor([[-0.3, -0.2, 1.0], [0.4, 0.5, 2.2]])
+    occ = OccupancyGrid(aabb, res=8, thresh=0.5)
+    gen = torch.Generator().manual_seed(0)
+    occ.density = (torch.rand(8 ** 3, generator=gen) > 0.97).float()  # a few cells; dilation makes blobs
+    mask = occ.mask
+    assert 0.05 < float(mask.float().mean()) < 0.9
+    lo, hi = aabb[0], aabb[1]
+    pts = torch.cat((lo + (torch.rand(3000, 3, generator=gen) * 1.4 - 0.2) * (hi - lo),
+                     torch.stack((lo, hi, torch.stack((lo[0], hi[1], lo[2])), (lo + hi) / 2))))
+    expected = []
+    for p in pts.tolist():
+        cell = [int(np.floor((p[a] - lo[a].item()) / ((hi[a] - lo[a]).item() / 8))) for a in range(3)]
+        inside = all(lo[a].item() <= p[a] < hi[a].item() for a in range(3))
+        expected.append(inside and bool(mask[cell[0], cell[1], cell[2]]))
+    assert occ.query(pts).tolist() == expected
+    assert occ.query(pts.view(-1, 1, 3)).shape == (pts.shape[0], 1)
+
 # ----- the backend end to end -----
 @pytest.fixture(scope="module")
 def grid_trained(synthetic_root, tmp_path_factory):
