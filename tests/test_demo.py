@@ -1,4 +1,5 @@
-"""The README's demo command, end to end at a reduced size (tests/data/demo_tiny.conf)."""
+"""The README's demo command, end to end at a reduced size (tests/data/demo_tiny.conf): the grid backend
+(the demo's default), then the MLP backend on the same dataset (one switch in the settings)."""
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ID = "ci_demo_tiny"
+CONF = ROOT / "tests" / "data" / "demo_tiny.conf"
 
 
 def _clean():
@@ -35,9 +37,9 @@ def check_psnr_record(results: dict, gen_dir: Path, data: Path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_runs_end_to_end_and_is_idempotent():
+def test_demo_runs_end_to_end_and_is_idempotent(tmp_path):
     _clean()
-    env = {**os.environ, "DEMO_CONF": str(ROOT / "tests" / "data" / "demo_tiny.conf")}
+    env = {**os.environ, "DEMO_CONF": str(CONF)}
     try:
         run = subprocess.run(["bash", str(ROOT / "demo.sh")], env=env, capture_output=True, text=True, timeout=900)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -63,5 +65,20 @@ def test_demo_runs_end_to_end_and_is_idempotent():
         assert again.returncode == 0, again.stderr[-3000:]
         assert "nothing to do" in again.stdout + again.stderr
         assert "driving:" not in again.stderr
+        assert (com / "test_aud_rst" / "video_with_audio.mp4.backend").read_text().strip() == "grid"
+        assert list(com.glob("*_gridbody.tar")) and not list(com.glob("*_body.tar"))
+        # the MLP is one switch away: BACKEND=mlp trains its own checkpoints on the same dataset and
+        # re-renders, re-drives and re-evaluates (the grid outputs are not taken for the MLP's)
+        mlp_conf = tmp_path / "demo_mlp.conf"
+        mlp_conf.write_text(CONF.read_text() + "BACKEND=mlp\n")
+        mlp = subprocess.run(["bash", str(ROOT / "demo.sh")], env={**env, "DEMO_CONF": str(mlp_conf)},
+                             capture_output=True, text=True, timeout=900)
+        assert mlp.returncode == 0, mlp.stdout[-3000:] + mlp.stderr[-3000:]
+        assert list(com.glob("*_body.tar")) and list((ROOT / "dataset" / ID / "logs" / f"{ID}_head").glob("*_head.tar"))
+        for out in (com / "val_rst" / "side_by_side.mp4", final, report / "evaluation_report.txt"):
+            assert Path(f"{out}.backend").read_text().strip() == "mlp", out
+        assert imageio.get_reader(final).count_frames() == 25
+        check_psnr_record(json.loads((report / "evaluation_results.json").read_text()), com / "val_rst",
+                          ROOT / "dataset" / ID)
     finally:
         _clean()

@@ -3,7 +3,7 @@
 AD-NeRF's compositing is kept as it is (``NeRFs/core/compositing.py``: density -> opacity -> weights, the
 bc.jpg pixel as an opaque last sample at ``far``); what changes is which samples reach the network:
 
-* **One pass, fewer samples.** ``samples`` stratified depths between near and far (64 by default, against
+* **One pass, fewer samples.** ``samples`` stratified depths between near and far (32 by default, against
   the MLP's 64 + 128 in two passes): the occupancy grid does the coarse pass's job of finding matter.
 * **Occupancy skipping.** Only samples in occupied cells (``occupancy.py``) are sent through the field,
   as one compact batch; the others count as density 0 (opacity 1e-6 * dt from the compositing's constant,
