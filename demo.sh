@@ -18,6 +18,8 @@ fail() { echo "[demo] error: $1" >&2; exit 1; }
 stage "0/7 Python environment (.venv; installs requirements.txt the first time)"
 bash scripts/setup_env.sh
 PY=.venv/bin/python
+# shellcheck source=scripts/nerf_stages.sh
+source scripts/nerf_stages.sh  # train_head, train_torso, reconstruct_validation, drive, evaluate_validation
 ID=$DEMO_ID
 DATA=dataset/$ID
 COM=$DATA/logs/${ID}_com
@@ -43,18 +45,12 @@ bash process_data.sh "$ID" --offline --nerf_set "netwidth=$NETWIDTH" --nerf_set 
 
 stage "3/7 Head-NeRF ($BACKEND backend): $HEAD_ITERS steps ($DATA/HeadNeRF_config.txt)"
 NOSMO=$(( HEAD_ITERS * 7 / 10 ))  # the last 30 % train AudioAttNet smoothing, as the original's last half
-$PY NeRFs/HeadNeRF/run_nerf.py --config "$DATA/HeadNeRF_config.txt" --backend "$BACKEND" --N_iters "$HEAD_ITERS" \
-    --N_rand "$HEAD_RAYS" --nosmo_iters "$NOSMO" --i_weights "$(( HEAD_ITERS / 4 ))" --i_testset 100000000 \
-    --i_img "$(( HEAD_ITERS / 4 ))"
+train_head "$ID" "$BACKEND" "$HEAD_ITERS" "$HEAD_RAYS" "$NOSMO"
 
 stage "4/7 Torso-NeRF on the frozen head: $TORSO_ITERS steps ($DATA/TorsoNeRF_config.txt)"
-$PY NeRFs/TorsoNeRF/run_nerf.py --config "$DATA/TorsoNeRF_config.txt" --backend "$BACKEND" --N_iters "$TORSO_ITERS" \
-    --N_rand "$TORSO_RAYS" --nosmo_iters "$NOSMO" --i_weights "$(( TORSO_ITERS / 2 ))" --i_testset 100000000 \
-    --i_img "$(( TORSO_ITERS / 2 ))"
+train_torso "$ID" "$BACKEND" "$TORSO_ITERS" "$TORSO_RAYS" "$NOSMO"
 latest_body=$(ls "$COM"/*_"$BODY".tar | sort | tail -n 1)
 
-# renders query only the pixels that some training frame's parsing marks as head / person
-# (--skip_bg_pixels, NeRFs/core/regions.py): about 2.5x faster on this portrait.
 # a stage's output is reused when it is newer than the torso checkpoint it was rendered from and was made
 # with the same backend (recorded beside it in <output>.backend)
 fresh() { [ -f "$1" ] && [ "$1" -nt "$latest_body" ] && [ "$(cat "$1.backend" 2>/dev/null || echo mlp)" = "$BACKEND" ]; }
@@ -62,24 +58,20 @@ made() { echo "$BACKEND" > "$1.backend"; }
 
 stage "5/7 reconstructing the validation frames (their own audio and poses) + side-by-side video"
 if ! fresh "$COM/val_rst/side_by_side.mp4"; then
-  $PY NeRFs/TorsoNeRF/run_nerf.py --config "$DATA/TorsoNeRFTest_config.txt" --backend "$BACKEND" --aud_file aud.npy \
-      --aud_from_pose --testskip 1 --test_size -1 --rst_dir val_rst --skip_bg_pixels
-  $PY evaluation/side_by_side.py --subject "$DATA" --gen_dir "$COM/val_rst"
+  reconstruct_validation "$ID" "$BACKEND"
   made "$COM/val_rst/side_by_side.mp4"
 fi
 
 stage "6/7 driving the person with a different speech clip ($DRIVE_WAV) -> mp4 with sound"
 if ! fresh "$COM/test_aud_rst/video_with_audio.mp4"; then
-  $PY NeRFs/TorsoNeRF/run_nerf.py --config "$DATA/TorsoNeRFTest_config.txt" --backend "$BACKEND" \
-      --aud_file "$PWD/$DRIVE_WAV" --test_size -1 --with_audio "$DRIVE_WAV" --rst_dir test_aud_rst --skip_bg_pixels
+  drive "$ID" "$BACKEND" "$PWD/$DRIVE_WAV"
   made "$COM/test_aud_rst/video_with_audio.mp4"
 fi
 
 stage "7/7 evaluation of the validation reconstruction (every metric; those without weights offline say why)"
 REPORT=evaluation/results/$ID
 if ! fresh "$REPORT/evaluation_report.txt"; then
-  $PY evaluation/evaluate.py --subject "$ID" --gen_dir "$COM/val_rst" --metrics all --landmark_backend dlib \
-      --out_dir "$REPORT"
+  evaluate_validation "$ID"
   made "$REPORT/evaluation_report.txt"
 fi
 

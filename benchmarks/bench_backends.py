@@ -1,7 +1,7 @@
 """The two Head-NeRF backends side by side on the same data and machine: training speed, time to a
 validation PSNR, render speed at 128 and 450 px, peak memory.
 
-    .venv/bin/python benchmarks/bench_backends.py [--data dataset/<id>] [--mlp_steps 1000] [--grid_steps 600]
+    .venv/bin/python benchmarks/bench_backends.py [--data dataset/<id>] [--mlp_steps 1000] [--grid_steps 3000]
         [--device auto|cpu|cuda] [--json out.json]
 
 Without --data a 64 px synthetic dataset (data_util/synthetic_head.py) is made in a temporary folder. With
@@ -203,7 +203,7 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--mlp_steps", type=int, default=1000, help="the demo's head steps")
     p.add_argument("--mlp_rays", type=int, default=512, help="the demo's N_rand")
-    p.add_argument("--grid_steps", type=int, default=600)
+    p.add_argument("--grid_steps", type=int, default=3000, help="covers the demo MLP's training time on a 2-core CPU")
     p.add_argument("--grid_rays", type=int, default=512)
     p.add_argument("--mlp_eval_every", type=int, default=250)
     p.add_argument("--grid_eval_every", type=int, default=25)

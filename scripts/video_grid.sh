@@ -25,21 +25,16 @@ fi
 
 bash scripts/setup_env.sh
 PY=.venv/bin/python
-D=dataset/$ID
+# shellcheck source=scripts/nerf_stages.sh
+source scripts/nerf_stages.sh
 NOSMO=$(( HEAD * 7 / 10 ))  # the last 30 % of the head's steps train AudioAttNet smoothing
-every() { echo $(( $1 >= 3 ? $1 / 3 : 1 )); }
 bash process_data.sh "$ID" --offline
-$PY NeRFs/HeadNeRF/run_nerf.py --config "$D/HeadNeRF_config.txt" --backend grid --N_iters "$HEAD" --N_rand 512 \
-    --nosmo_iters "$NOSMO" --i_weights "$(every "$HEAD")" --i_img "$(every "$HEAD")"
-$PY NeRFs/TorsoNeRF/run_nerf.py --config "$D/TorsoNeRF_config.txt" --backend grid --N_iters "$TORSO" --N_rand 512 \
-    --nosmo_iters "$NOSMO" --i_weights "$(every "$TORSO")" --i_img "$(every "$TORSO")"
-$PY NeRFs/TorsoNeRF/run_nerf.py --config "$D/TorsoNeRFTest_config.txt" --backend grid --aud_file "$SPEECH" \
-    --test_size -1 --with_audio "$SPEECH" --rst_dir test_aud_rst --skip_bg_pixels
-$PY NeRFs/TorsoNeRF/run_nerf.py --config "$D/TorsoNeRFTest_config.txt" --backend grid --aud_file aud.npy \
-    --aud_from_pose --testskip 1 --test_size -1 --rst_dir val_rst --skip_bg_pixels
-$PY evaluation/side_by_side.py --subject "$D" --gen_dir "$D/logs/${ID}_com/val_rst"
-$PY evaluation/evaluate.py --subject "$ID" --gen_dir "$D/logs/${ID}_com/val_rst" --metrics all \
-    --landmark_backend dlib --out_dir "evaluation/results/$ID"
+train_head "$ID" grid "$HEAD" 512 "$NOSMO"
+train_torso "$ID" grid "$TORSO" 512 "$NOSMO"
+drive "$ID" grid "$SPEECH"
+reconstruct_validation "$ID" grid
+evaluate_validation "$ID"
+D=dataset/$ID
 echo
 echo "driven by $SPEECH, with sound: $D/logs/${ID}_com/test_aud_rst/video_with_audio.mp4"
 echo "ground truth | render:          $D/logs/${ID}_com/val_rst/side_by_side.mp4"

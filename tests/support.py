@@ -1,9 +1,11 @@
 """Helpers that tests import (fixtures stay in conftest.py): small, fast NeRF settings and option parsing."""
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from NeRFs.core.config import parse_args
+from NeRFs.core.utils import mse_to_psnr
 
 # small, fast settings for unit tests (a full-size network, few rays and samples)
 FAST = {"N_rand": 128, "N_samples": 12, "N_importance": 12, "i_print": 1000, "i_img": 100000,
@@ -28,3 +30,16 @@ def straight_rays(R: int, S: int, density: float):
     raw = torch.zeros(R, S - 1, 4)
     raw[..., 3] = density
     return z, d, raw
+
+
+def validation_psnr(trainer, indices=None) -> float:
+    """Mean PSNR (dB) of a trainer's validation renders against their targets (``indices``: None = all)."""
+    return float(np.mean([mse_to_psnr(((rgb - gt) ** 2).mean())
+                          for _, rgb, gt in trainer.render_split("val", trainer.step, indices)]))
+
+
+def fit_measured(trainer, indices=None):
+    """Train ``trainer`` to its N_iters; returns (trainer, validation PSNR before, after)."""
+    before = validation_psnr(trainer, indices)
+    trainer.fit()
+    return trainer, before, validation_psnr(trainer, indices)

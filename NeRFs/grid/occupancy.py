@@ -33,6 +33,8 @@ class OccupancyGrid(nn.Module):
         # -1 = never probed, counts as occupied (finite, so checkpoints pass the NaN / inf check)
         self.register_buffer("density", torch.full((res ** 3,), -1.0))
         self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+        side = res + 2  # flat index strides of the padded mask (query)
+        self.register_buffer("_strides", torch.tensor([side * side, side, 1], dtype=torch.float32), persistent=False)
         self._mask: torch.Tensor | None = None
 
     def _load_from_state_dict(self, *args, **kwargs):
@@ -55,26 +57,17 @@ class OccupancyGrid(nn.Module):
     def occupied_fraction(self) -> float:
         return float(self.mask.float().mean())
 
-    def cell_index(self, pts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """World points [..., 3] -> flat cell indices [...] (long) and inside-the-box flags [...] (bool)."""
-        lo, hi = self.aabb[0], self.aabb[1]
-        u = (pts - lo) / (hi - lo)  # [0, 1) inside
-        inside = ((u >= 0) & (u < 1)).all(-1)
-        ijk = (u * self.res).long().clamp(0, self.res - 1)
-        return (ijk[..., 0] * self.res + ijk[..., 1]) * self.res + ijk[..., 2], inside
-
     def query(self, pts: torch.Tensor) -> torch.Tensor:
-        """World points [..., 3] -> bool [...]: may hold matter (False outside the box).
+        """World points [..., 3] -> bool [...]: may hold matter (False outside the box [lo, hi)).
 
-        The same cells as ``cell_index`` in a handful of passes over the points (a display frame looks up
-        every sample of every ray): scaled cell coordinates, shifted by one into the padded mask and
-        clamped onto its empty border, flattened by a float dot product (exact below 2^24 cells)."""
+        A display frame looks up every sample of every ray, so this takes few passes over the points: cell
+        coordinates floor((p - lo) / cell) shifted by one into the padded mask and clamped onto its empty
+        border, then flattened with float32 strides (elementwise, exact below 2^24 cells; a matrix product
+        could run in TF32 or half precision on a GPU)."""
         lo, hi = self.aabb[0], self.aabb[1]
         scale = self.res / (hi - lo)
-        u = torch.addcmul(1 - lo * scale, pts, scale.expand_as(pts)).floor_().clamp_(0, self.res + 1)
-        side = self.res + 2
-        strides = torch.tensor([side * side, side, 1], dtype=u.dtype, device=u.device)
-        return self._padded_mask().view(-1)[(u @ strides).long()]
+        u = torch.addcmul(1 - lo * scale, pts.float(), scale).floor_().clamp_(0, self.res + 1)
+        return self._padded_mask().view(-1)[(u * self._strides).sum(-1).long()]
 
     @torch.no_grad()
     def update(self, density_fn: Callable[[torch.Tensor], torch.Tensor], generator: torch.Generator | None = None,

@@ -5,21 +5,16 @@ import torch
 
 from NeRFs.core.checkpoint import list_checkpoints, load_checkpoint
 from NeRFs.core.head import HeadTrainer
-from NeRFs.core.utils import UserError, mse_to_psnr
+from NeRFs.core.utils import UserError
 from NeRFs.grid.encoding import HashGridEncoding, TriPlaneEncoding
 from NeRFs.grid.field import GridField
 from NeRFs.grid.head import GridHeadTrainer
 from NeRFs.grid.occupancy import OccupancyGrid
-from tests.support import make_args
+from tests.support import fit_measured, make_args
 
 # small, fast grid settings: a few seconds per test on 2 CPU cores
 GRID = {"backend": "grid", "N_rand": 256, "grid_samples": 32, "grid_max_res": 64, "grid_levels": 3,
         "occ_res": 32, "occ_update": 4, "testskip": 2}
-
-
-def val_psnr(trainer, indices=(0, 1)) -> float:
-    return float(np.mean([mse_to_psnr(((rgb - gt) ** 2).mean())
-                          for _, rgb, gt in trainer.render_split("val", trainer.step, list(indices))]))
 
 
 # ----- encodings -----
@@ -99,11 +94,8 @@ def test_occupancy_query_is_the_cell_of_each_point():
 @pytest.fixture(scope="module")
 def grid_trained(synthetic_root, tmp_path_factory):
     """A grid head trained for 150 steps (seconds), with its validation PSNR before and after."""
-    t = GridHeadTrainer(make_args(synthetic_root, tmp_path_factory.mktemp("grid_logs"), N_iters=150,
-                                  i_weights=75, **GRID))
-    before = val_psnr(t)
-    t.fit()
-    return t, before, val_psnr(t)
+    return fit_measured(GridHeadTrainer(make_args(synthetic_root, tmp_path_factory.mktemp("grid_logs"),
+                                                  N_iters=150, i_weights=75, **GRID)), [0, 1])
 
 
 def test_training_raises_psnr(grid_trained):

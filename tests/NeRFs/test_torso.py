@@ -13,11 +13,11 @@ from NeRFs.TorsoNeRF.run_nerf import drive_command
 from NeRFs.core.head import HeadTrainer
 from NeRFs.core.rendering import composite
 from NeRFs.core.torso import TorsoTrainer, composite_head_torso, rot_to_euler
-from NeRFs.core.utils import UserError, mse_to_psnr
+from NeRFs.core.utils import UserError
 from add_audio.add_audio import probe
 from data_util.synthetic_head import make_synthetic_dataset
 from tests.media_samples import write_wav
-from tests.support import make_args, straight_rays
+from tests.support import fit_measured, make_args, straight_rays
 
 SMALL = {"netwidth": 128, "netwidth_fine": 128, "lrate": 2e-3, "N_rand": 256, "N_samples": 16, "N_importance": 16,
          "testskip": 2}
@@ -33,10 +33,6 @@ def head_logs(root):
     """A quickly trained head in root/logs/synth_head (where the torso finds it by default)."""
     HeadTrainer(make_args(root, root / "logs", N_iters=150, **SMALL)).fit()
     return root / "logs"
-
-
-def torso_psnr(t):
-    return float(np.mean([mse_to_psnr(((rgb - gt) ** 2).mean()) for _, rgb, gt in t.render_split("val", t.step)]))
 
 
 def test_composite_transparent_torso_keeps_the_head_and_opaque_torso_hides_it():
@@ -59,9 +55,7 @@ def test_torso_learns_on_a_frozen_head_and_saves_both_checkpoints(root, head_log
     t = TorsoTrainer(make_args(root, head_logs, kind="torso", N_iters=150, i_weights=150, **SMALL))
     head_before = {k: v.clone() for k, v in t.head.coarse.network.state_dict().items()}
     aud_before = {k: v.clone() for k, v in t.head.audnet.state_dict().items()}
-    before = torso_psnr(t)
-    t.fit()
-    after = torso_psnr(t)
+    _, before, after = fit_measured(t)
     print(f"composite PSNR on com_imgs: {before:.2f} -> {after:.2f} dB")
     assert after - before > 3.0
     for k, v in head_before.items():

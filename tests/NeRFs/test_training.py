@@ -13,16 +13,12 @@ from adnerf.sequence_record import frame_file, read_sequence_record
 from NeRFs.core.audio import sequence_codes
 from NeRFs.core.head import HeadTrainer
 from NeRFs.core.utils import REPO_ROOT, mse_to_psnr
-from tests.support import make_args
+from tests.support import fit_measured, make_args, validation_psnr
 from data_util.synthetic_head import make_synthetic_dataset, render_head
 
 # a narrower network, fewer samples and a higher learning rate than the defaults: a ~35 s CPU run learns
 LEARN = {"netwidth": 128, "netwidth_fine": 128, "lrate": 2e-3, "N_rand": 256, "N_samples": 16,
          "N_importance": 16, "testskip": 2}
-
-
-def val_psnr(trainer) -> float:
-    return float(np.mean([mse_to_psnr(((rgb - gt) ** 2).mean()) for _, rgb, gt in trainer.render_split("val", trainer.step)]))
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +28,7 @@ def learn_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(learn_root, tmp_path_factory):
-    t = HeadTrainer(make_args(learn_root, tmp_path_factory.mktemp("logs"), N_iters=400, **LEARN))
-    before = val_psnr(t)
-    t.fit()
-    return t, before, val_psnr(t)
+    return fit_measured(HeadTrainer(make_args(learn_root, tmp_path_factory.mktemp("logs"), N_iters=400, **LEARN)))
 
 
 def test_training_raises_validation_psnr_by_5_db(trained):
@@ -81,9 +74,9 @@ def test_several_seeds_all_learn(synthetic_root, tmp_path):
     gains = []
     for seed in (0, 1, 2):
         t = HeadTrainer(make_args(synthetic_root, tmp_path / str(seed), seed=seed, N_iters=100, **{**LEARN, "testskip": 5}))
-        before = val_psnr(t)
+        before = validation_psnr(t)
         t.fit()
-        gains.append(val_psnr(t) - before)
+        gains.append(validation_psnr(t) - before)
     print("PSNR gains per seed:", [f"{g:.2f}" for g in gains])
     assert min(gains) > 1.0
 
