@@ -92,3 +92,20 @@ def test_no_code_outside_tests_edits_sys_path():
             if pattern.search(line):
                 offenders.append(f"{rel}:{n}: {line.strip()}")
     assert not offenders, "import the installed packages instead:\n" + "\n".join(offenders)
+
+
+def test_setup_refuses_a_first_install_without_the_disk_it_needs(tmp_path):
+    """A fresh install unpacks ~8.5 GB; with too little free disk setup_env.sh stops before pip, in one line."""
+    for name in ("scripts/setup_env.sh", "requirements.txt", "requirements-nodeps.txt", "pyproject.toml"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes((ROOT / name).read_bytes())
+    # no index and no pip config: were the check missing, pip would fail at once instead of installing 8 GB
+    env = {**os.environ, "ADNERF_SETUP_NEED_GB": "1000000", "PYTHON": sys.executable,
+           "PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1"}
+    run = subprocess.run(["bash", "scripts/setup_env.sh"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "needs about 1000000 GB free" in errors[0], run.stderr[-2000:]
+    assert not list((tmp_path / ".venv").glob("lib/python*/site-packages/torch")), "pip ran before the check"
+    assert not (tmp_path / ".venv" / ".requirements.sha256").exists()
