@@ -43,3 +43,26 @@ def fit_measured(trainer, indices=None):
     before = validation_psnr(trainer, indices)
     trainer.fit()
     return trainer, before, validation_psnr(trainer, indices)
+
+
+def parsing_with_a_hidden_neck(root, rise: int = 3):
+    """Write parsing/<id>.png for the synthetic frames: head where head_imgs differ from bc.jpg, body where
+    com_imgs do (the shirt), and a 'neck' band of ``rise`` rows above the shirt where com_imgs are bc.jpg,
+    as a neck whose colours match the filled background. Returns the band of frame 0, bool [H, W]."""
+    from PIL import Image
+    from NeRFs.core.utils import read_image
+    bc = read_image(root / "bc.jpg")
+    (root / "parsing").mkdir(exist_ok=True)
+    band0 = None
+    for path in sorted((root / "com_imgs").glob("*.jpg")):
+        head = np.abs(read_image(root / "head_imgs" / path.name) - bc).max(-1) > 0.08
+        body = (np.abs(read_image(path) - bc).max(-1) > 0.08) & ~head
+        band = np.zeros_like(body)
+        for r in range(1, rise + 1):
+            band[:-r] |= body[r:]
+        band &= ~body & ~head
+        parsing = np.full(body.shape + (3,), 255, np.uint8)
+        parsing[head], parsing[body], parsing[band] = (0, 0, 255), (255, 0, 0), (0, 255, 0)
+        Image.fromarray(parsing).save(root / "parsing" / f"{path.stem}.png")
+        band0 = band if path.stem == "0" else band0
+    return band0

@@ -93,6 +93,10 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
         g.add_argument("--with_audio", type=str, default=None, help="driving: mux this wav into the result")
         g.add_argument("--smooth_poses", type=int, default=0,
                        help="driving: average each pose with its neighbours over this many frames (0: off)")
+        g.add_argument("--torso_mask_loss", type=float, default=None,
+                       help="weight of a loss pulling the torso's opacity to the face parsing (1 on neck and "
+                            "torso, 0 elsewhere); default 0.1 with --backend grid (off when the dataset has no "
+                            "parsing), 0 (off, as the original) with --backend mlp")
         g.add_argument("--rst_dir", type=str, default="test_aud_rst",
                        help="driving: output folder, inside basedir/expname unless absolute")
     from NeRFs.grid.options import add_grid_options  # --backend and the grid backend's options
@@ -153,4 +157,9 @@ def parse_args(argv: list[str] | None = None, kind: str = "head") -> argparse.Na
     # driving uses consecutive poses unless a testskip is named (the original skipped 8 silently)
     args.testskip_given = args.testskip is not None
     args.testskip = args.testskip if args.testskip_given else DEFAULT_TESTSKIP
+    if kind == "torso":
+        from NeRFs.grid.options import GRID_TORSO_MASK_LOSS
+        args.torso_mask_loss_given = args.torso_mask_loss is not None
+        if not args.torso_mask_loss_given:
+            args.torso_mask_loss = GRID_TORSO_MASK_LOSS if args.backend == "grid" else 0.0
     return resolve_paths(validate_args(args))

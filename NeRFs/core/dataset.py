@@ -15,6 +15,7 @@ import torch
 
 from adnerf.media import decode_problem
 
+from .regions import parsing_labels
 from .utils import UserError, read_image
 
 # Audio features may legitimately be a frame or two shorter than the video (rounding of the audio
@@ -175,6 +176,18 @@ class AudFaceDataset:
     @property
     def aud_channels(self) -> int:
         return int(self.auds.shape[-1])
+
+    def parsing_path(self, split: str, k: int) -> Path:
+        return self.root / "parsing" / f"{self.splits[split].img_ids[k]}.png"
+
+    def parsing(self, split: str, k: int) -> torch.Tensor:
+        """The face parsing of frame k as uint8 labels [H, W] (regions.parsing_labels: 0 background,
+        1 neck / torso, 2 head)."""
+        path = self.parsing_path(split, k)
+        rgb = read_image(path)
+        if rgb.shape[:2] != (self.H, self.W):
+            raise UserError(f"{path} is {rgb.shape[1]}x{rgb.shape[0]} but bc.jpg is {self.W}x{self.H}")
+        return torch.from_numpy(parsing_labels(rgb))
 
     def image(self, split: str, k: int) -> torch.Tensor:
         """Frame k of a split as float32 [H, W, 3] in [0, 1]."""

@@ -18,6 +18,15 @@ from tqdm import tqdm
 from .utils import read_image
 
 MAX_FRAMES_READ = 400  # the union over every k-th frame: head motion is slow, the margin covers the rest
+BACKGROUND, BODY, HEAD = 0, 1, 2  # labels of parsing_labels
+
+
+def parsing_labels(rgb: np.ndarray) -> np.ndarray:
+    """A parsing/<id>.png as read (float [H, W, 3] in [0, 1]) -> uint8 labels [H, W]: BACKGROUND (white),
+    HEAD (0,0,255) or BODY (neck (0,255,0), torso (255,0,0), any other colour)."""
+    labels = np.where(rgb.min(-1) < 0.5, BODY, BACKGROUND).astype(np.uint8)
+    labels[(rgb[..., 2] > 0.5) & (rgb[..., 0] < 0.5) & (rgb[..., 1] < 0.5)] = HEAD
+    return labels
 
 
 def parsing_union(root: Path, img_ids, kind: str, size: tuple[int, int], margin: int) -> np.ndarray | None:
@@ -30,13 +39,10 @@ def parsing_union(root: Path, img_ids, kind: str, size: tuple[int, int], margin:
         return None
     union = np.zeros(size, dtype=bool)
     for p in tqdm(paths, desc=f"{kind} region", leave=False, dynamic_ncols=True):
-        rgb = read_image(p)  # on disk: head (0,0,255), neck (0,255,0), torso (255,0,0), background white
-        if rgb.shape[:2] != size:
+        labels = parsing_labels(read_image(p))
+        if labels.shape != size:
             return None
-        if kind == "head":
-            union |= (rgb[..., 2] > 0.5) & (rgb[..., 0] < 0.5) & (rgb[..., 1] < 0.5)
-        else:
-            union |= rgb.min(-1) < 0.5
+        union |= labels == HEAD if kind == "head" else labels != BACKGROUND
     return binary_dilation(union, iterations=margin) if margin > 0 else union
 
 

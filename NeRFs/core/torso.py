@@ -23,6 +23,7 @@ from .dataset import AudFaceDataset
 from .encoding import PositionalEncoding
 from .head import HeadModels, build_field, render_settings
 from .rays import rays_at, sample_pixels
+from .regions import BODY
 from .rendering import render_rays
 from .trainer import Trainer
 from .utils import UserError, mse_to_psnr
@@ -72,14 +73,47 @@ def find_head_checkpoint(args: argparse.Namespace, kind: str = "head") -> Path:
 def draw_torso_pixels(trainer, rng: np.random.Generator):
     """The pixels of one torso training step: one random training frame k, ``N_rand`` pixels anywhere in it
     (the torso has no face rectangle). Returns k, coords [N_rand, 2] (row, col), the com_imgs target and the
-    bc.jpg colours [N_rand, 3] there, and the frame's head pose [4, 4]."""
+    bc.jpg colours [N_rand, 3] there, the frame's head pose [4, 4], and the parsing labels [N_rand] there
+    (regions.parsing_labels) when ``--torso_mask_loss`` is on, else None."""
     a, ds, dev = trainer.args, trainer.dataset, trainer.device
     train = ds.splits["train"]
     k = int(rng.integers(len(train)))
     target_img = ds.image("train", k).to(dev)
     coords = torch.from_numpy(sample_pixels(a.N_rand, ds.H, ds.W, rng)).to(dev)
+    labels = ds.parsing("train", k).to(dev)[coords[:, 0], coords[:, 1]] if a.torso_mask_loss > 0 else None
     return (k, coords, target_img[coords[:, 0], coords[:, 1]], trainer.bc_img[coords[:, 0], coords[:, 1]],
-            train.poses[k].to(dev))
+            train.poses[k].to(dev), labels)
+
+
+def check_mask_loss(args: argparse.Namespace, dataset: AudFaceDataset) -> None:
+    """--torso_mask_loss reads parsing/<id>.png of every training frame: without them, a weight the user
+    asked for is a one-line error, the grid backend's default is turned off with a warning."""
+    if args.torso_mask_loss <= 0 or "train" not in dataset.splits:
+        return
+    paths = (dataset.parsing_path("train", k) for k in range(len(dataset.splits["train"])))
+    missing = [p for p in paths if not p.is_file()]
+    if not missing:
+        return
+    if getattr(args, "torso_mask_loss_given", True):
+        raise UserError(f"--torso_mask_loss {args.torso_mask_loss} needs the face parsing of every training frame; "
+                        f"{len(missing)} missing, first: {missing[0]} (written by preprocessing step 3; or set "
+                        f"torso_mask_loss = 0)")
+    tqdm.write(f"warning: {len(missing)} training frames have no parsing (first: {missing[0]}); training the torso "
+               f"without --torso_mask_loss")
+    args.torso_mask_loss = 0.0
+
+
+def torso_mask_loss(trans_last: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | float:
+    """Mean squared error between the torso's opacity 1 - T_last [R] and the parsing: 1 on neck and torso,
+    0 on background and on the head (the composite puts the torso in front of the head, so an opaque torso
+    there would hide the face). 0 when ``labels`` is None.
+
+    Why: bc.jpg behind the neck was never seen and is filled from nearby pixels, so it can be close to the
+    neck's own colours; the image loss alone then barely minds a see-through neck (docs/grid_backend.md).
+    """
+    if labels is None:
+        return 0.0
+    return F.mse_loss(1.0 - trans_last, (labels == BODY).to(trans_last.dtype))
 
 
 class TorsoTrainer(Trainer):
@@ -89,6 +123,7 @@ class TorsoTrainer(Trainer):
         super().__init__(args)
         self.dataset = AudFaceDataset(args.datadir, "com_imgs", args.aud_file, args.testskip, splits)
         ds = self.dataset
+        check_mask_loss(args, ds)
         self.bc_img = ds.bc_img.to(self.device)
         self.auds = {k: v.auds.to(self.device) for k, v in ds.splits.items()}
         self.head = HeadModels.build(args, ds.aud_channels, self.device)
@@ -120,7 +155,7 @@ class TorsoTrainer(Trainer):
     # ----- one step -----
     def train_step(self, step: int, rng: np.random.Generator, gen: torch.Generator) -> dict[str, float]:
         a, ds = self.args, self.dataset
-        k, coords, target, bc_rgb, pose = draw_torso_pixels(self, rng)
+        k, coords, target, bc_rgb, pose, labels = draw_torso_pixels(self, rng)
         with torch.no_grad():  # the frozen head needs no autograd graph
             code = frame_code(self.head.audnet, self.head.attnet, self.auds["train"], k, self.smooth, a.smo_size)
             o, d = rays_at(coords, ds.focal, pose, ds.cx, ds.cy)
@@ -132,7 +167,10 @@ class TorsoTrainer(Trainer):
                             self.settings, gen)
         rgb = composite_head_torso(head_rgb, torso)
         img_loss = F.mse_loss(rgb, target)
-        loss = img_loss + (F.mse_loss(composite_head_torso(head_rgb, torso, "0"), target) if "rgb0" in torso else 0)
+        loss = img_loss + a.torso_mask_loss * torso_mask_loss(torso["trans_last"], labels)
+        if "rgb0" in torso:  # the coarse network's render is trained too (as the original)
+            loss = loss + F.mse_loss(composite_head_torso(head_rgb, torso, "0"), target) \
+                + a.torso_mask_loss * torso_mask_loss(torso["trans_last0"], labels)
         lr = a.lrate * 0.1 ** ((step - 1) / (a.lrate_decay * 1000))
         for group in self.optimizer.param_groups:
             group["lr"] = lr

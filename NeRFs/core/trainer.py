@@ -135,9 +135,10 @@ class Trainer:
         """Before the first step: every image decodes, and the disk holds what the run will write."""
         a = self.args
         n = self.dataset.check_images()
-        if getattr(a, "skip_bg_pixels", False):  # the parsing masks are read too (regions.py)
-            ds = self.dataset
-            masks = [ds.root / "parsing" / f"{i}.png" for i in ds.splits["train"].img_ids]
+        ds = self.dataset
+        # the parsing masks are read too: by --skip_bg_pixels (regions.py) and by --torso_mask_loss (torso.py)
+        if getattr(a, "skip_bg_pixels", False) or getattr(a, "torso_mask_loss", 0) > 0:
+            masks = [ds.parsing_path("train", k) for k in range(len(ds.splits["train"]))]
             masks = [m for m in masks if m.is_file()]
             check_images(masks, (ds.W, ds.H), "preprocessing step 3")
             n += len(masks)

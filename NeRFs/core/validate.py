@@ -57,8 +57,8 @@ def validate_args(args: argparse.Namespace) -> argparse.Namespace:
         value = getattr(args, opt)
         if not (math.isfinite(value) and lo <= value <= hi):
             raise _fail(opt, value, f"must lie in [{lo:g}, {hi:g}]")
-    for opt in ("perturb", "raw_noise_std"):
-        value = getattr(args, opt)
+    for opt in ("perturb", "raw_noise_std", "torso_mask_loss"):
+        value = getattr(args, opt, 0.0)
         if not (math.isfinite(value) and value >= 0):
             raise _fail(opt, value, "must be a finite number >= 0")
     for opt in ("near", "far"):

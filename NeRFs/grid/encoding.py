@@ -59,7 +59,7 @@ class TriPlaneEncoding(nn.Module):
         for planes in self.planes:
             f = F.grid_sample(planes, coords.to(planes.dtype), mode="bilinear", padding_mode="border",
                               align_corners=True)  # [3, F, 1, N]
-            outs.append(f.reshape(-1, n))  # [3 * F, N], a view
+            outs.append(f.reshape(3 * self.features, n))  # [3 * F, N], a view (also for N = 0)
         return torch.cat(outs, dim=0).t()
 
 

@@ -21,8 +21,8 @@ from NeRFs.core.checkpoint import load_checkpoint, load_module, load_optimizer, 
 from NeRFs.core.dataset import AudFaceDataset
 from NeRFs.core.rays import get_rays, rays_at
 from NeRFs.core.regions import scatter_rays
-from NeRFs.core.torso import (POSE_FREQS, composite_head_torso, draw_torso_pixels, find_head_checkpoint,
-                              pose_condition, render_torso_split)
+from NeRFs.core.torso import (POSE_FREQS, check_mask_loss, composite_head_torso, draw_torso_pixels,
+                              find_head_checkpoint, pose_condition, render_torso_split, torso_mask_loss)
 from NeRFs.core.trainer import Trainer
 from NeRFs.core.utils import mse_to_psnr
 
@@ -39,6 +39,7 @@ class GridTorsoTrainer(Trainer):
     def __init__(self, args: argparse.Namespace, splits: tuple[str, ...] = ("train", "val")):
         super().__init__(args)
         ds = self.dataset = AudFaceDataset(args.datadir, "com_imgs", args.aud_file, args.testskip, splits)
+        check_mask_loss(args, ds)
         self.bc_img = ds.bc_img.to(self.device)
         self.auds = {k: v.auds.to(self.device) for k, v in ds.splits.items()}
         first = ds.splits["train"] if "train" in ds.splits else next(iter(ds.splits.values()))
@@ -84,7 +85,7 @@ class GridTorsoTrainer(Trainer):
     def train_step(self, step: int, rng: np.random.Generator, gen: torch.Generator) -> dict[str, float]:
         a, ds = self.args, self.dataset
         self.update_occupancy(step, rng, gen)
-        k, coords, target, bc_rgb, pose = draw_torso_pixels(self, rng)
+        k, coords, target, bc_rgb, pose, labels = draw_torso_pixels(self, rng)
         with torch.no_grad():  # the frozen head needs no autograd graph
             code, cond = self.condition("train", k, pose)
             o, d = rays_at(coords, ds.focal, pose, ds.cx, ds.cy)
@@ -93,7 +94,8 @@ class GridTorsoTrainer(Trainer):
         torso = render_rays_grid(self.field, self.occ, o, d, a.near, a.far, torch.zeros_like(bc_rgb), cond,
                                  self.settings, gen)
         img_loss = F.mse_loss(composite_head_torso(head_rgb, torso), target)
-        loss = img_loss + a.grid_sparsity * box_sparsity(self.field, cond, SPARSITY_POINTS, gen)
+        loss = img_loss + a.grid_sparsity * box_sparsity(self.field, cond, SPARSITY_POINTS, gen) \
+            + a.torso_mask_loss * torso_mask_loss(torso["trans_last"], labels)
         lr = set_decayed_lr(self.optimizer, step - 1, a.N_iters)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

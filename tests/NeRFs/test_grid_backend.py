@@ -10,7 +10,7 @@ from NeRFs.grid.encoding import HashGridEncoding, TriPlaneEncoding
 from NeRFs.grid.field import GridField
 from NeRFs.grid.head import GridHeadTrainer
 from NeRFs.grid.occupancy import OccupancyGrid
-from tests.support import fit_measured, make_args
+from tests.support import fit_measured, make_args, parsing_with_a_hidden_neck
 
 # small, fast grid settings: a few seconds per test on 2 CPU cores
 GRID = {"backend": "grid", "N_rand": 256, "grid_samples": 32, "grid_max_res": 64, "grid_levels": 3,
@@ -27,6 +27,14 @@ def test_encoding_shapes_and_gradients(enc):
     y.square().sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in enc.parameters())
     assert x.grad is not None and x.grad.shape == x.shape
+
+
+@pytest.mark.parametrize("enc", [TriPlaneEncoding(levels=2, features=4, base_res=8, max_res=16),
+                                 HashGridEncoding(levels=2, features=2, log2_table=8, base_res=4, max_res=16)])
+def test_encoding_of_no_points(enc):
+    """Every sample of a batch may lie in empty cells (a torso that is transparent so far): zero points."""
+    out = enc(torch.zeros(0, 3))
+    assert out.shape == (0, enc.out_dim)
 
 
 def test_triplane_interpolates_linear_planes_exactly():
@@ -182,3 +190,37 @@ def test_grid_training_step_on_device(device, synthetic_root, tmp_path):
     for step in (1, 2, 3):
         logs = t.train_step(step, *t.step_randomness(step))
     assert np.isfinite(logs["loss"]) and t.models.field.aabb.device.type == device.type
+
+
+def _torso_opacity(trainer, pixels: np.ndarray) -> float:
+    """Mean torso opacity 1 - T_last over the ``pixels`` (bool [H, W]) of training frame 0."""
+    from NeRFs.core.rays import rays_at
+    from NeRFs.grid.render import render_rays_grid
+    ds, a = trainer.dataset, trainer.args
+    coords = torch.from_numpy(np.argwhere(pixels))
+    o, d = rays_at(coords, ds.focal, trainer.torso_c2w, ds.cx, ds.cy)
+    with torch.no_grad():
+        cond = trainer.condition("train", 0, ds.splits["train"].poses[0])[1]
+        out = render_rays_grid(trainer.field, trainer.occ, o, d, a.near, a.far, torch.zeros_like(o), cond,
+                               trainer.settings.for_inference(1e-4))
+    return float((1 - out["trans_last"]).mean())
+
+
+def test_torso_mask_loss_makes_a_neck_the_image_cannot_tell_opaque(grid_trained, dataset_copy, tmp_path):
+    """The see-through neck of a real video: where com_imgs equal bc.jpg, the image loss accepts a transparent
+    torso; the parsing says 'neck' there, and --torso_mask_loss makes the torso opaque."""
+    from NeRFs.grid.torso import GridTorsoTrainer
+    t, _, _ = grid_trained
+    band = parsing_with_a_hidden_neck(dataset_copy)
+    assert band.sum() >= 10
+    head = list_checkpoints(t.out_dir, "gridhead")[-1]
+    opacity = {}
+    for weight in (0.0, 1.0):
+        torso = GridTorsoTrainer(make_args(dataset_copy, tmp_path / f"w{weight}", kind="torso", N_iters=120,
+                                           datadir=str(dataset_copy), head_ckpt=str(head),
+                                           torso_mask_loss=weight, **GRID))
+        torso.fit()
+        opacity[weight] = _torso_opacity(torso, band)
+    print(f"torso opacity over the 'neck' band: {opacity[0.0]:.3f} without, {opacity[1.0]:.3f} with the mask loss")
+    # the band moves with the shirt from frame to frame, so its edge pixels of frame 0 stay partly open
+    assert opacity[1.0] > 0.7 and opacity[0.0] < 0.1

@@ -34,3 +34,12 @@ def test_scatter_rays_fills_the_skipped_pixels():
     assert torch.equal(out["rgb"][:, 0], torch.tensor([1.0, 0.5, 1.0, 0.5]))
     same = {"rgb": torch.zeros(4, 3)}
     assert scatter_rays(same, None, {}) is same
+
+
+def test_parsing_labels_follow_the_original_colours():
+    """ADNERF_BEHAVIOUR.md step 3 writes BGR colours with cv2: head (255,0,0), neck (0,255,0), cloth (0,0,255),
+    background white; a PNG read as RGB shows head blue and cloth red. JPEG-like noise keeps its label."""
+    from NeRFs.core.regions import BACKGROUND, BODY, HEAD, parsing_labels
+    bgr = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255], [250, 8, 3], [247, 251, 249]]])
+    labels = parsing_labels(bgr[..., ::-1] / 255.0)
+    assert labels.tolist() == [[HEAD, BODY, BODY, BACKGROUND, HEAD, BACKGROUND]]

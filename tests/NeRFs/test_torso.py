@@ -46,6 +46,18 @@ def test_composite_transparent_torso_keeps_the_head_and_opaque_torso_hides_it():
     torch.testing.assert_close(composite_head_torso(head, torso), torch.zeros(R, 3), atol=1e-4, rtol=0)
 
 
+def test_torso_mask_loss_pulls_opacity_to_one_on_the_body_and_to_zero_elsewhere():
+    """Zero also on the head: the composite C_head * T + C_torso_fg puts the torso in front of the head."""
+    from NeRFs.core.regions import BACKGROUND, BODY, HEAD
+    from NeRFs.core.torso import torso_mask_loss
+    trans_last = torch.tensor([0.0, 1.0, 0.5, 0.2, 0.9])
+    labels = torch.tensor([BODY, BACKGROUND, HEAD, BODY, BACKGROUND], dtype=torch.uint8)
+    # opacity 1 - T: [1, 0, 0.5, 0.8, 0.1] against [1, 0, 0, 1, 0]
+    torch.testing.assert_close(torso_mask_loss(trans_last, labels),
+                               torch.tensor((0.5 ** 2 + 0.2 ** 2 + 0.1 ** 2) / 5))
+    assert torso_mask_loss(trans_last, None) == 0.0
+
+
 def test_rot_to_euler_uses_the_original_convention():
     angles = rot_to_euler(torch.eye(3))
     torch.testing.assert_close(angles, torch.tensor([np.pi / 2, 0.0, np.pi / 2]))
@@ -151,3 +163,41 @@ def test_driving_errors_are_clear(root, head_logs, tmp_path):
 def test_missing_head_checkpoint_says_what_to_do(root, tmp_path):
     with pytest.raises(UserError, match="no head checkpoint .* train the Head-NeRF first .* --head_ckpt"):
         TorsoTrainer(make_args(root, tmp_path, kind="torso"))
+
+
+def test_torso_mask_loss_default_by_backend_and_without_parsing(root, head_logs, tmp_path, capsys):
+    """Default: 0.1 for the grid backend, 0 (the original) for the MLP. A dataset without parsing turns the
+    default off with a warning, and refuses a weight the user asked for in one line."""
+    assert make_args(root, tmp_path, kind="torso").torso_mask_loss == 0.0
+    assert make_args(root, tmp_path, kind="torso", backend="grid").torso_mask_loss == 0.1
+    assert make_args(root, tmp_path, kind="torso", backend="grid", torso_mask_loss=0).torso_mask_loss == 0.0
+    with pytest.raises(UserError, match="--torso_mask_loss = -1"):
+        make_args(root, tmp_path, kind="torso", torso_mask_loss=-1)
+    assert not (root / "parsing").exists()
+    args = make_args(root, head_logs, kind="torso", torso_mask_loss=0.5, **SMALL)
+    with pytest.raises(UserError, match=r"--torso_mask_loss 0.5 needs the face parsing.*parsing/0.png") as exc:
+        TorsoTrainer(args)
+    assert "\n" not in str(exc.value)
+    args = make_args(root, head_logs, kind="torso", **SMALL)
+    args.torso_mask_loss, args.torso_mask_loss_given = 0.1, False  # as the grid default
+    t = TorsoTrainer(args)
+    assert t.args.torso_mask_loss == 0.0 and "without --torso_mask_loss" in capsys.readouterr().out
+
+
+def test_mlp_torso_trains_with_the_mask_loss_on_coarse_and_fine(root, head_logs, tmp_path, monkeypatch):
+    """--torso_mask_loss with the MLP backend: the parsing of the step's frame reaches both networks' loss."""
+    import shutil
+    from NeRFs.core import torso as torso_module
+    from tests.support import parsing_with_a_hidden_neck
+    data = tmp_path / "synth"
+    shutil.copytree(root, data, ignore=shutil.ignore_patterns("logs"))
+    parsing_with_a_hidden_neck(data)
+    seen = []
+    loss = torso_module.torso_mask_loss
+    monkeypatch.setattr(torso_module, "torso_mask_loss", lambda t, labels: seen.append(labels) or loss(t, labels))
+    t = TorsoTrainer(make_args(data, tmp_path / "logs", kind="torso", N_iters=1, datadir=str(data),
+                               head_ckpt=str(list_checkpoints(head_logs / "synth_head", "head")[-1]),
+                               torso_mask_loss=1.0, **SMALL))
+    logs = t.train_step(1, *t.step_randomness(1))
+    assert np.isfinite(logs["loss"]) and len(seen) == 2  # fine and coarse
+    assert seen[0].shape == (SMALL["N_rand"],) and set(seen[0].unique().tolist()) == {0, 1, 2}
