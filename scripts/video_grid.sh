@@ -5,7 +5,7 @@
 # driving with the speech clip (dataset/<id>/logs/<id>_com/test_aud_rst/video_with_audio.mp4), the
 # validation frames reconstructed (val_rst/side_by_side.mp4) and evaluated (evaluation/results/<id>/).
 # Finished preprocessing steps and training are reused on a second run; the renders are made again.
-# 20 s of 512x512 video took about 15 min on 2 CPU cores (docs/grid_backend.md, "On a real video").
+# 20 s of 512x512 video took 13.5 min on 2 CPU cores (docs/grid_backend.md, "On a real video").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fail() { echo "error: $1" >&2; exit 2; }
