@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from adnerf.media import decode_problem
+from adnerf.media import decode_problem, read_image as read_uint8_image
 
 from .regions import parsing_labels
 from .utils import UserError, read_image
@@ -180,14 +180,17 @@ class AudFaceDataset:
     def parsing_path(self, split: str, k: int) -> Path:
         return self.root / "parsing" / f"{self.splits[split].img_ids[k]}.png"
 
-    def parsing(self, split: str, k: int) -> torch.Tensor:
-        """The face parsing of frame k as uint8 labels [H, W] (regions.parsing_labels: 0 background,
-        1 neck / torso, 2 head)."""
+    def parsing(self, split: str, k: int, pixels: np.ndarray | None = None) -> torch.Tensor:
+        """The face parsing of frame k as uint8 labels (regions.parsing_labels: 0 background, 1 neck / torso,
+        2 head): [H, W], or [N] at ``pixels`` [N, 2] (row, col). Labels only the pixels asked for: a torso
+        step reads N_rand of them, and labelling a whole 512 px frame took twice as long as decoding it."""
         path = self.parsing_path(split, k)
-        rgb = read_image(path)
+        rgb = read_uint8_image(path, hint="is the file corrupt? re-run preprocessing step 3")
         if rgb.shape[:2] != (self.H, self.W):
             raise UserError(f"{path} is {rgb.shape[1]}x{rgb.shape[0]} but bc.jpg is {self.W}x{self.H}")
-        return torch.from_numpy(parsing_labels(rgb))
+        if pixels is not None:
+            rgb = rgb[pixels[:, 0], pixels[:, 1]]
+        return torch.from_numpy(parsing_labels(rgb.astype(np.float32) / 255.0))
 
     def image(self, split: str, k: int) -> torch.Tensor:
         """Frame k of a split as float32 [H, W, 3] in [0, 1]."""

@@ -79,8 +79,9 @@ def draw_torso_pixels(trainer, rng: np.random.Generator):
     train = ds.splits["train"]
     k = int(rng.integers(len(train)))
     target_img = ds.image("train", k).to(dev)
-    coords = torch.from_numpy(sample_pixels(a.N_rand, ds.H, ds.W, rng)).to(dev)
-    labels = ds.parsing("train", k).to(dev)[coords[:, 0], coords[:, 1]] if a.torso_mask_loss > 0 else None
+    pixels = sample_pixels(a.N_rand, ds.H, ds.W, rng)
+    coords = torch.from_numpy(pixels).to(dev)
+    labels = ds.parsing("train", k, pixels).to(dev) if a.torso_mask_loss > 0 else None
     return (k, coords, target_img[coords[:, 0], coords[:, 1]], trainer.bc_img[coords[:, 0], coords[:, 1]],
             train.poses[k].to(dev), labels)
 

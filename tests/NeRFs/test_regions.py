@@ -43,3 +43,26 @@ def test_parsing_labels_follow_the_original_colours():
     bgr = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255], [250, 8, 3], [247, 251, 249]]])
     labels = parsing_labels(bgr[..., ::-1] / 255.0)
     assert labels.tolist() == [[HEAD, BODY, BODY, BACKGROUND, HEAD, BACKGROUND]]
+
+
+def test_dataset_parsing_labels_the_pixels_asked_for(dataset_copy):
+    """AudFaceDataset.parsing: frame k's parsing/<img_id>.png, labels at (row, col) pixels or whole; a parsing
+    of another size is a one-line error naming the file."""
+    import pytest
+    from NeRFs.core.dataset import AudFaceDataset
+    from NeRFs.core.regions import BACKGROUND, BODY, HEAD
+    from NeRFs.core.utils import UserError
+    ds = AudFaceDataset(dataset_copy, "com_imgs", splits=("train",))
+    (dataset_copy / "parsing").mkdir()
+    img = np.full((ds.H, ds.W, 3), 255, np.uint8)
+    img[2:5, 10:20] = (0, 0, 255)   # head: rows 2-4, columns 10-19
+    img[15:, 0:3] = (0, 255, 0)     # neck: bottom rows, left columns
+    Image.fromarray(img).save(dataset_copy / "parsing" / f"{ds.splits['train'].img_ids[1]}.png")
+    pixels = np.array([[3, 12], [12, 3], [20, 1], [1, 20], [4, 19]])
+    assert ds.parsing("train", 1, pixels).tolist() == [HEAD, BACKGROUND, BODY, BACKGROUND, HEAD]
+    full = ds.parsing("train", 1)
+    assert full.shape == (ds.H, ds.W) and int((full == HEAD).sum()) == 30 and full[20, 2] == BODY
+    Image.fromarray(img[:-1]).save(ds.parsing_path("train", 1))
+    with pytest.raises(UserError, match=r"parsing/\d+\.png is \d+x\d+ but bc.jpg is") as exc:
+        ds.parsing("train", 1, pixels)
+    assert "\n" not in str(exc.value)
