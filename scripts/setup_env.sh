@@ -17,8 +17,8 @@ fi
 stamp=.venv/.requirements.sha256
 want=$(sha256sum requirements.txt | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  # a first install unpacks about 8.5 GB (torch's CUDA libraries are most of it): say so before pip fails halfway
-  need_gb=${ADNERF_SETUP_NEED_GB:-10}
+  # a first install unpacks about 8.3 GB (torch's CUDA libraries are most of it): say so before pip fails halfway
+  need_gb=${ADNERF_SETUP_NEED_GB:-9}  # the installed .venv measured 8.3 GB
   free_gb=$(( $(df -Pk .venv | awk 'NR==2 {print $4}') / 1048576 ))
   if ! compgen -G ".venv/lib/python*/site-packages/torch" >/dev/null && [ "$free_gb" -lt "$need_gb" ]; then
     echo "error: installing requirements.txt into $(pwd)/.venv needs about $need_gb GB free there; $free_gb GB is free" >&2
