@@ -12,6 +12,7 @@ Works for both backends (MLP and grid) and both networks; a single process is un
 """
 from __future__ import annotations
 
+import importlib
 import os
 
 import numpy as np
@@ -32,8 +33,28 @@ def init_from_env(device_arg: str) -> tuple[int, int, str]:
     if use_cuda:
         torch.cuda.set_device(local)
     if not dist.is_initialized():
+        # torch._dynamo (which torch.optim imports on first use) takes 10 references to a process group that
+        # exists when it is imported, and destroy_process_group does not drop them (measured, torch 2.14):
+        # the group then outlives the interpreter and its gloo threads abort the exit. Imported first, it
+        # takes none.
+        importlib.import_module("torch._dynamo")
         dist.init_process_group("nccl" if use_cuda else "gloo")
     return rank, world, device
+
+
+def leave_process_group(device: str, wait: bool = True) -> None:
+    """Tear the process group down, after waiting for every rank when ``wait``.
+
+    A process that exits with its group alive can end in SIGABRT ("terminate called without an active
+    exception") after its work succeeded: gloo's worker threads, woken while the interpreter shuts down,
+    cannot take the GIL. The wait (an all-reduce of one number, the same call for gloo and NCCL) keeps a
+    rank from closing its connections while a peer is still inside the last collective. A rank that failed
+    leaves without waiting: its peers would wait for ever, and torchrun stops them when it exits."""
+    if not dist.is_initialized():
+        return
+    if wait:
+        dist.all_reduce(torch.zeros(1, device=device))
+    dist.destroy_process_group()
 
 
 def average_gradients(params: list[torch.Tensor], world: int) -> None:
@@ -102,9 +123,14 @@ class DistributedMixin:
         return step
 
     def fit(self) -> int:
-        if self.is_main:
-            return super().fit()
-        return self._fit()  # no experiment lock: rank 0 holds it and is the only one writing
+        try:
+            # no experiment lock on the other ranks: rank 0 holds it and is the only one writing
+            step = super().fit() if self.is_main else self._fit()
+        except BaseException:
+            leave_process_group(self.device, wait=False)
+            raise
+        leave_process_group(self.device)
+        return step
 
     # only rank 0 writes
     def save(self, step: int) -> None:

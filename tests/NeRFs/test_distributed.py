@@ -3,6 +3,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -31,11 +32,7 @@ def _worker(rank: int, world: int, port: int, root: str, out: str, backend: str)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    from pathlib import Path
-
-    import torch.distributed as dist
-
-    from NeRFs.core.distributed import distributed_trainer
+    from NeRFs.core.distributed import distributed_trainer, leave_process_group
     from NeRFs.core.head import HeadTrainer
     from NeRFs.grid import select_trainer
     args = make_args(Path(root), Path(out), N_iters=STEPS, **SETTINGS[backend])
@@ -48,8 +45,15 @@ def _worker(rank: int, world: int, port: int, root: str, out: str, backend: str)
             first_rays = int(rng.integers(1 << 30))
         losses.append(float(t.train_step(step, rng, gen)["loss"]))
     params = torch.cat([p.detach().reshape(-1) for o in t.optimizers() for g in o.param_groups for p in g["params"]])
-    torch.save({"params": params, "losses": losses, "first_rays": first_rays}, Path(out) / f"rank{rank}.pt")
-    dist.destroy_process_group()
+    leave_process_group(t.device)  # what fit() ends with
+    torch.save({"params": params, "losses": losses, "first_rays": first_rays, "threads": _thread_names()},
+               Path(out) / f"rank{rank}.pt")
+
+
+def _thread_names() -> list[str]:
+    """The names of this process's native threads (gloo's are 'gloo_tcp_loop', 'pt_gloo_runloop')."""
+    tasks = Path("/proc/self/task")
+    return sorted((d / "comm").read_text().strip() for d in tasks.iterdir()) if tasks.is_dir() else []
 
 
 @pytest.mark.parametrize("backend", ["grid", "mlp"])
@@ -58,6 +62,8 @@ def test_two_cpu_ranks_hold_identical_parameters_and_learn(backend, synthetic_ro
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
     assert r0["first_rays"] != r1["first_rays"]  # each rank draws its own rays
     assert torch.equal(r0["params"], r1["params"])  # ... and the averaged gradients keep them identical
+    # the group is really gone: a group that outlives the interpreter can abort a successful exit (SIGABRT)
+    assert not [n for r in (r0, r1) for n in r["threads"] if "gloo" in n], (r0["threads"], r1["threads"])
     first, last = sum(r0["losses"][:4]) / 4, sum(r0["losses"][-4:]) / 4
     print(f"{backend}: loss {first:.4f} -> {last:.4f}")
     assert last < first
@@ -74,5 +80,6 @@ def test_torchrun_command_line(synthetic_root, tmp_path):
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert run.returncode == 0, run.stderr[-3000:]
+    assert "terminate called" not in run.stderr  # an exit that aborted after the work succeeded
     ckpts = list_checkpoints(tmp_path / "synth_head", "gridhead")
     assert [p.name for p in ckpts] == ["000004_gridhead.tar"]
