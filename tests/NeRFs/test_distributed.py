@@ -83,3 +83,27 @@ def test_torchrun_command_line(synthetic_root, tmp_path):
     assert "terminate called" not in run.stderr  # an exit that aborted after the work succeeded
     ckpts = list_checkpoints(tmp_path / "synth_head", "gridhead")
     assert [p.name for p in ckpts] == ["000004_gridhead.tar"]
+
+
+def test_a_rank_whose_training_fails_leaves_the_group_without_waiting(synthetic_root, tmp_path, monkeypatch):
+    """Its peers never reach the final wait, so waiting there would hang the failed rank instead of exiting."""
+    import torch.distributed as dist
+
+    from NeRFs.core.distributed import DistributedMixin
+    from NeRFs.core.head import HeadTrainer
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(_free_port()))
+    for name in ("RANK", "LOCAL_RANK"):
+        monkeypatch.setenv(name, "0")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    trainer = type("DistributedHead", (DistributedMixin, HeadTrainer), {})(
+        make_args(synthetic_root, tmp_path, N_iters=2, device="cpu", **SETTINGS["mlp"]))
+
+    def fails(self):
+        raise RuntimeError("a step failed")
+    waits = []
+    monkeypatch.setattr(HeadTrainer, "fit", fails)
+    monkeypatch.setattr(dist, "all_reduce", lambda *a, **k: waits.append(a))
+    with pytest.raises(RuntimeError, match="a step failed"):
+        trainer.fit()
+    assert not dist.is_initialized() and not waits
