@@ -42,19 +42,15 @@ def init_from_env(device_arg: str) -> tuple[int, int, str]:
     return rank, world, device
 
 
-def leave_process_group(device: str, wait: bool = True) -> None:
-    """Tear the process group down, after waiting for every rank when ``wait``.
+def leave_process_group() -> None:
+    """Tear the process group down (a no-op without one).
 
     A process that exits with its group alive can end in SIGABRT ("terminate called without an active
     exception") after its work succeeded: gloo's worker threads, woken while the interpreter shuts down,
-    cannot take the GIL. The wait (an all-reduce of one number, the same call for gloo and NCCL) keeps a
-    rank from closing its connections while a peer is still inside the last collective. A rank that failed
-    leaves without waiting: its peers would wait for ever, and torchrun stops them when it exits."""
-    if not dist.is_initialized():
-        return
-    if wait:
-        dist.all_reduce(torch.zeros(1, device=device))
-    dist.destroy_process_group()
+    cannot take the GIL. No wait for the other ranks first: a rank that finishes (or fails) leaves at once,
+    and a wait would stall the others behind rank 0's last validation renders."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def average_gradients(params: list[torch.Tensor], world: int) -> None:
@@ -125,12 +121,9 @@ class DistributedMixin:
     def fit(self) -> int:
         try:
             # no experiment lock on the other ranks: rank 0 holds it and is the only one writing
-            step = super().fit() if self.is_main else self._fit()
-        except BaseException:
-            leave_process_group(self.device, wait=False)
-            raise
-        leave_process_group(self.device)
-        return step
+            return super().fit() if self.is_main else self._fit()
+        finally:
+            leave_process_group()
 
     # only rank 0 writes
     def save(self, step: int) -> None:

@@ -45,7 +45,7 @@ def _worker(rank: int, world: int, port: int, root: str, out: str, backend: str)
             first_rays = int(rng.integers(1 << 30))
         losses.append(float(t.train_step(step, rng, gen)["loss"]))
     params = torch.cat([p.detach().reshape(-1) for o in t.optimizers() for g in o.param_groups for p in g["params"]])
-    leave_process_group(t.device)  # what fit() ends with
+    leave_process_group()  # what fit() ends with
     torch.save({"params": params, "losses": losses, "first_rays": first_rays, "threads": _thread_names()},
                Path(out) / f"rank{rank}.pt")
 
@@ -85,8 +85,8 @@ def test_torchrun_command_line(synthetic_root, tmp_path):
     assert [p.name for p in ckpts] == ["000004_gridhead.tar"]
 
 
-def test_a_rank_whose_training_fails_leaves_the_group_without_waiting(synthetic_root, tmp_path, monkeypatch):
-    """Its peers never reach the final wait, so waiting there would hang the failed rank instead of exiting."""
+def test_a_rank_whose_training_fails_still_leaves_the_group(synthetic_root, tmp_path, monkeypatch):
+    """A failed rank exits too: with its group alive, the exit itself could abort and hide the error."""
     import torch.distributed as dist
 
     from NeRFs.core.distributed import DistributedMixin
@@ -101,9 +101,7 @@ def test_a_rank_whose_training_fails_leaves_the_group_without_waiting(synthetic_
 
     def fails(self):
         raise RuntimeError("a step failed")
-    waits = []
     monkeypatch.setattr(HeadTrainer, "fit", fails)
-    monkeypatch.setattr(dist, "all_reduce", lambda *a, **k: waits.append(a))
     with pytest.raises(RuntimeError, match="a step failed"):
         trainer.fit()
-    assert not dist.is_initialized() and not waits
+    assert not dist.is_initialized()
