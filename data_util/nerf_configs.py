@@ -25,11 +25,15 @@ def head_pose_to_c2w(euler, trans_scaled) -> np.ndarray:
 
 
 def write_transforms(path: Path, focal: float, width: int, height: int, frames: list[dict]) -> None:
-    """frames: [{img_id, aud_id, transform_matrix (4x4), face_rect [x, y, w, h]}]."""
+    """frames: [{img_id, aud_id, transform_matrix (4x4), face_rect [x, y, w, h], optional eye (openness)}].
+
+    ``eye`` (this project's addition, adnerf.eyes) is written only when a frame has one, after the original's
+    keys: the original's readers ignore it, and frames without it give the original's file byte for byte."""
     meta = {"focal_len": float(focal), "cx": float(width / 2), "cy": float(height / 2), "frames": [
         {"img_id": int(f["img_id"]), "aud_id": int(f["aud_id"]),
          "transform_matrix": np.asarray(f["transform_matrix"], dtype=float).tolist(),
-         "face_rect": [int(v) for v in f["face_rect"]]} for f in frames]}
+         "face_rect": [int(v) for v in f["face_rect"]], **({"eye": float(f["eye"])} if "eye" in f else {})}
+        for f in frames]}
     path.write_text(json.dumps(meta, indent=2))  # indent 2: byte-identical to the original's files
 
 

@@ -144,7 +144,7 @@ def test_rerun_keeps_files_user_lines_and_force_rewrites(tmp_path):
     assert set(rec["written"]) >= {"transforms_train.json", "HeadNeRF_config.txt"}
     assert "N_iters = 777" in head.read_text() and "near = 0.7" in head.read_text()
     rec = run_transforms(root, progress=False, force=True)
-    assert len(rec["written"]) == 5 and "N_iters" not in head.read_text()
+    assert len(rec["written"]) == 6 and "N_iters" not in head.read_text()   # 2 transforms, 3 configs, eye.npy
     assert not [p for p in root.iterdir() if ".part" in p.name or p.name.startswith(".")]
 
 
@@ -229,3 +229,33 @@ def test_configs_match_the_original_files_and_load(tmp_path, monkeypatch):
     assert args.with_test and args.near == pytest.approx(0.5679027318954468)
     assert Path(args.datadir) == (tmp_path / "dataset" / "Obama").resolve()
     assert parse_args(["--config", "HeadNeRF_config.txt"], "head").testskip == 104
+
+
+def test_eye_openness_of_the_landmarks_in_the_transforms_and_eye_npy(tmp_path):
+    """Each frame's ``eye`` is adnerf.eyes.eye_openness of its .lms; eye.npy holds every frame, the median
+    where a frame has no .lms; the original's keys are unchanged around it."""
+    from adnerf.eyes import eye_openness
+    from data_util.common import load_lms
+    n = 14
+    root = make_dataset(tmp_path / "subj", n, no_face=(4,))
+    rng = np.random.default_rng(1)
+    for i in range(n):
+        if i != 4:   # eyes of different openness per frame: lids i px apart on 20 px wide eyes
+            lms = lms_with(20, 40, 10, 30) + rng.normal(0, 0.3, (68, 2))
+            for first, x0 in ((36, 5.0), (42, 35.0)):
+                lms[first:first + 6] = [(x0, 20), (x0 + 7, 20 - i / 2), (x0 + 13, 20 - i / 2), (x0 + 20, 20),
+                                        (x0 + 13, 20 + i / 2), (x0 + 7, 20 + i / 2)]
+            save_lms(root / "ori_imgs" / f"{i}.lms", lms)
+    run_transforms(root, progress=False)
+    frames = read(root / "transforms_train.json")["frames"] + read(root / "transforms_val.json")["frames"]
+    assert [f["img_id"] for f in frames] == [i for i in range(n) if i != 4]
+    want = {i: eye_openness(load_lms(root / "ori_imgs" / f"{i}.lms")) for i in range(n) if i != 4}
+    for f in frames:
+        assert list(f) == ["img_id", "aud_id", "transform_matrix", "face_rect", "eye"]
+        assert f["eye"] == pytest.approx(want[f["img_id"]], rel=1e-12)
+        assert f["eye"] == pytest.approx(f["img_id"] / 20, abs=1e-6)   # (i + i) / (2 * 20)
+    eye = np.load(root / "eye.npy")
+    assert eye.shape == (n,) and eye.dtype == np.float64
+    np.testing.assert_allclose(np.delete(eye, 4), [want[i] for i in range(n) if i != 4], rtol=1e-12)
+    assert eye[4] == pytest.approx(np.median(list(want.values())))
+
