@@ -20,6 +20,7 @@ from adnerf.errors import AdnerfError
 from adnerf.errors import report as report_error
 from evaluation import plots, report
 from evaluation.inputs import gather_inputs
+from evaluation.pairing import DESCRIPTIONS, PAIR_MODES
 from evaluation.runner import METRICS, Options, parse_metrics, run_metrics
 
 ROOT = Path(__file__).resolve().parents[1]   # dataset/ and evaluation/results/ of the checkout
@@ -32,9 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset_root", default=str(ROOT / "dataset"))
     p.add_argument("--metrics", nargs="+", default=["all"], help=f"all, or any of {', '.join(METRICS)}")
     src = p.add_argument_group("inputs (override the subject's defaults)")
-    src.add_argument("--gen_dir", help="a rendered sequence: frames + frames.json, which pairs each frame with its "
-                          "ground truth (default: <id>_com/test_aud_rst under the basedir of "
-                          "TorsoNeRFTest_config.txt, dataset/<id>/logs or ./logs)")
+    src.add_argument("--gen_dir", help="generated frames: a rendered sequence (frames + frames.json, which pairs each "
+                          "frame with its ground truth) or any folder of frames (paired by --pair) (default: "
+                          "<id>_com/test_aud_rst under the basedir of TorsoNeRFTest_config.txt, dataset/<id>/logs "
+                          "or ./logs)")
     src.add_argument("--gt_dir", help="ground-truth frames <img_id>.jpg (default: ori_imgs of the validation frames)")
     src.add_argument("--gen_video", help="generated video (with --subject: the video.mp4 of a rendered sequence, "
                                           "paired by the frames.json beside it)")
@@ -44,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--audio_start", type=int, default=None,
                      help="video frame (25 fps) of the audio that goes with generated frame 0 (default: 0 for "
                           "--audio or a video_with_audio.mp4, the first validation frame's aud_id for aud.wav)")
+    src.add_argument("--pair", choices=PAIR_MODES, default="auto",
+                     help="how generated frames find their ground truth: record (frames.json), name (same file "
+                          "name; numeric names are img_ids: 0007.png = 7.jpg), order (i-th with i-th); auto: "
+                          "the record when present, else name")
     src.add_argument("--resize", action="store_true", help="resize generated frames to the ground truth's size")
     w = p.add_argument_group("weights (local files for offline use)")
     w.add_argument("--lpips_backbone", help="torchvision AlexNet weights (alexnet-owt-7be5be79.pth)")
@@ -66,7 +72,7 @@ def evaluate(args, device) -> dict:
     start, timings = time.time(), {}
     inp = gather_inputs(args.subject, Path(args.dataset_root), args.gen_dir, args.gt_dir, args.gen_video,
                         args.gt_video, args.audio, args.audio_start, args.resize, need_audio="sync" in selected,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, pair=args.pair)
     for note in inp.notes:
         print(f"note: {note}", file=sys.stderr)
     opts = Options(device, args.batch_size, args.landmark_backend, args.lpips_backbone, args.lpips_heads,
@@ -76,7 +82,8 @@ def evaluate(args, device) -> dict:
     results = {"name": args.subject or Path(inp.gen_all.source).name, "subject": args.subject,
                "created": time.strftime("%Y-%m-%d %H:%M:%S"), "gen_source": inp.gen_all.source,
                "gt_source": inp.gt_all.source, "n_gen": len(inp.gen_all.keys), "n_gt": len(inp.gt_all.keys),
-               "n_pairs": len(inp.keys), "frame_ids": inp.keys, "img_ids": inp.img_ids, "testskip": inp.testskip,
+               "n_pairs": len(inp.keys), "pairing": {"mode": inp.pairing, "description": DESCRIPTIONS[inp.pairing]},
+               "frame_ids": inp.keys, "img_ids": inp.img_ids, "testskip": inp.testskip,
                "device": str(device), "landmark_backend": args.landmark_backend,
                "seconds": round(time.time() - start, 2), "seconds_per_metric": timings,
                "notes": inp.notes, "metrics": metrics}

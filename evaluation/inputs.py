@@ -1,12 +1,11 @@
 """What an evaluation compares: generated and ground-truth frames paired by id, face boxes and driving audio.
 
-Generated frames are paired by their record only (frames.json, adnerf/sequence_record.py, written beside
-every rendered sequence): generated frame i was rendered with the pose of ``img_id``, so its ground truth
-is the frame ``img_id``. With --subject, keys are positions k in transforms_val.json (the ground truth of
-key k is ori_imgs/<img_id of validation frame k>.jpg); without, keys are img_ids, which name the frames of
-a ground-truth folder (<img_id>.jpg, as ori_imgs) or video (frame number). A generated folder without a
-record is refused with a one-line error (no pairing is guessed from frame counts or configs); only two
-videos without a subject are compared frame by frame.
+Generated frames are paired by their record when they have one (frames.json, adnerf/sequence_record.py,
+written beside every rendered sequence): generated frame i was rendered with the pose of ``img_id``, so its
+ground truth is the frame ``img_id``. With --subject, keys are positions k in transforms_val.json (the ground
+truth of key k is ori_imgs/<img_id of validation frame k>.jpg); without, keys are img_ids, which name the
+frames of a ground-truth folder (<img_id>.jpg, as ori_imgs) or video (frame number). Frames without a record
+(another method's, a colleague's) are paired by file name or by order (evaluation/pairing.py, --pair).
 """
 from __future__ import annotations
 
@@ -23,18 +22,21 @@ from adnerf.media import read_image
 from evaluation.driving_audio import (ClipAudio, driving_mismatch_note, generated_clip_audio,
                                       ground_truth_clip_audio)
 from adnerf.sequence_record import RECORD_NAME, SequenceRecord, SequenceRecordError, read_sequence_record
+from evaluation.pairing import (DESCRIPTIONS, check_sizes, check_unique, frame_name, list_frame_files, pair_by_name,
+                                pair_by_order)
 from evaluation.subject import driving_output_candidates, find_driving_output
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 @dataclass
 class FrameSet:
-    """Frames keyed for pairing: keys[i] is the id of frames[i] (uint8 RGB [H, W, 3])."""
+    """Frames keyed for pairing: keys[i] is the id of frames[i] (uint8 RGB [H, W, 3]); names[i] the name it
+    pairs by with --pair name (evaluation/pairing.py: numeric file names as numbers, frame numbers of a video,
+    img_ids of validation frames)."""
     keys: list[int]
     frames: list[np.ndarray]
     source: str
     notes: list[str] = field(default_factory=list)
+    names: list[str] | None = None
 
 
 @dataclass
@@ -54,6 +56,7 @@ class EvalInputs:
     testskip: int = 1                        # the record's: every testskip-th validation pose was rendered
     gen_audio: ClipAudio = field(default_factory=lambda: ClipAudio(None, "audio not read"))
     gt_audio: ClipAudio = field(default_factory=lambda: ClipAudio(None, "audio not read"))
+    pairing: str = "record"                  # how generated frames found their ground truth: record, name, order
 
 
 def _read_image(path: Path) -> np.ndarray:
@@ -70,21 +73,14 @@ def read_images(paths: list[Path], desc: str, progress: bool = True) -> list[np.
 
 def read_frame_dir(folder: str | Path, what: str, progress: bool = True) -> FrameSet:
     """Frames of a folder; numeric names (0.jpg, 1.jpg, ...) are keys, other names get sorted positions."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"{what} folder {folder} does not exist: render it first or pass another folder")
-    paths = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
-    if not paths:
-        raise InputError(f"{what} folder {folder} holds no .jpg/.png frames")
+    paths, names = list_frame_files(folder, what, unique=False)
     notes = []
     if all(p.stem.isdigit() for p in paths):
-        paths.sort(key=lambda p: int(p.stem))
         keys = [int(p.stem) for p in paths]
     else:
-        paths.sort()
         keys = list(range(len(paths)))
-        notes.append(f"{what} frames in {folder} have non-numeric names: paired by sorted name")
-    return FrameSet(keys, read_images(paths, f"reading {what}", progress), str(folder), notes)
+        notes.append(f"{what} frames in {folder} have non-numeric names: keyed by sorted position")
+    return FrameSet(keys, read_images(paths, f"reading {what}", progress), str(folder), notes, names)
 
 
 def read_video(path: str | Path, what: str) -> FrameSet:
@@ -103,7 +99,7 @@ def read_video(path: str | Path, what: str) -> FrameSet:
     if not frames:
         raise InputError(f"{what} video {path} has no frames")
     notes = [] if abs(meta.get("fps", FPS) - FPS) < 0.01 else [f"{what} video {path} runs at {meta['fps']} fps, not {FPS}"]
-    return FrameSet(list(range(len(frames))), frames, str(path), notes)
+    return FrameSet(list(range(len(frames))), frames, str(path), notes, [str(i) for i in range(len(frames))])
 
 
 def read_transforms(dataset_dir: Path, name: str = "transforms_val.json") -> list[dict]:
@@ -145,7 +141,8 @@ def read_validation_gt(dataset_dir: Path, val_frames: list[dict], progress: bool
         raise InputError(f"{len(missing)} ground-truth frames missing, first {missing[0]}: re-run preprocessing "
                          "(frames step) or pass --gt_dir")
     return FrameSet(list(range(len(paths))), read_images(paths, "reading ground truth", progress),
-                    f"{dataset_dir / 'ori_imgs'} (validation frames of transforms_val.json)")
+                    f"{dataset_dir / 'ori_imgs'} (validation frames of transforms_val.json)",
+                    names=[str(int(f["img_id"])) for f in val_frames])
 
 
 def _resize(frame: np.ndarray, shape: tuple) -> np.ndarray:
@@ -206,20 +203,31 @@ def read_record(folder: Path, what: str = "generated") -> SequenceRecord:
         raise InputError(f"{what} frames: {e}") from None
 
 
-def read_generated(gen_path: Path, is_video: bool, subject_given: bool, progress: bool = True):
-    """(FrameSet keyed by frame index, record or None). A folder needs its record; a video uses the record
-    beside it when that record names it, and needs one when a subject's frames are to be paired with it."""
+def video_record(video: Path) -> SequenceRecord | None:
+    """The record beside a generated video when it names that video (a rendered sequence's video.mp4)."""
+    if not (video.parent / RECORD_NAME).is_file():
+        return None
+    record = read_record(video.parent)
+    return record if record.video == video.name else None
+
+
+def resolve_pair_mode(pair: str, gen_path: Path, is_video: bool) -> str:
+    """--pair auto: the record when the generated frames have one, else their names."""
+    if pair != "auto":
+        return pair
     if is_video:
-        gen = read_video(gen_path, "generated")
-        beside = gen_path.parent / RECORD_NAME
-        record = read_record(gen_path.parent) if beside.is_file() else None
-        if record is not None and record.video != gen_path.name:
-            record = None
-        if record is None and subject_given:
-            raise InputError(f"generated video {gen_path} has no {RECORD_NAME} beside it that names it, so its "
-                             f"frames cannot be paired with the validation frames: evaluate the folder it was "
-                             f"rendered to (--gen_dir), which holds the record")
-        return gen, record
+        return "record" if video_record(gen_path) is not None else "name"
+    return "record" if (gen_path / RECORD_NAME).is_file() else "name"
+
+
+def read_generated(gen_path: Path, is_video: bool, progress: bool = True):
+    """(FrameSet keyed by frame index, record) of a sequence paired by its record; one-line error without."""
+    if is_video:
+        record = video_record(gen_path)
+        if record is None:
+            raise InputError(f"generated video {gen_path} has no {RECORD_NAME} beside it that names it: evaluate "
+                             "the folder it was rendered to (--gen_dir), or pair by --pair name / --pair order")
+        return read_video(gen_path, "generated"), record
     if not gen_path.is_dir():
         raise InputError(f"generated folder {gen_path} does not exist: render it first or pass another folder")
     record = read_record(gen_path)
@@ -232,6 +240,32 @@ def read_generated(gen_path: Path, is_video: bool, subject_given: bool, progress
     frames = read_images([gen_path / f.file for f in present], "reading generated", progress)
     record.frames = present
     return FrameSet([f.index for f in present], frames, str(gen_path), notes), record
+
+
+def read_unrecorded(gen_path: Path, is_video: bool, gt: FrameSet, mode: str, resize: bool,
+                    progress: bool = True) -> FrameSet:
+    """Generated frames without a record, keyed by their ground truth's keys (mode "name" or "order",
+    evaluation/pairing.py). The pairing and the sizes are checked before the generated frames are decoded
+    (a folder) or right after (a video)."""
+    where = str(gen_path)
+    if is_video:
+        video = read_video(gen_path, "generated")
+        names, notes = list(video.names), video.notes
+        labels = [f"#{n}" for n in names]
+    else:
+        paths, names = list_frame_files(gen_path, "generated", unique=mode == "name")
+        labels, notes = [p.name for p in paths], []
+    if mode == "name":
+        check_unique(gt.names, gt.names, f"ground truth {gt.source}")
+        keys = pair_by_name(names, labels, gt.names, gt.keys, where, gt.source)
+    else:
+        keys = pair_by_order(labels, gt.keys, gt.names, where, gt.source)
+    frames = video.frames if is_video else read_images(paths, "reading generated", progress)
+    if not resize:
+        gt_by_key = {k: (f, n) for k, f, n in zip(gt.keys, gt.frames, gt.names)}
+        check_sizes(frames, labels, [gt_by_key[k][0] for k in keys], [gt_by_key[k][1] for k in keys], where,
+                    gt.source)
+    return FrameSet(keys, frames, where, notes, names)
 
 
 def key_by_record(gen: FrameSet, record: SequenceRecord, val_frames: list | None) -> tuple[FrameSet, list[str]]:
@@ -259,10 +293,10 @@ def key_by_record(gen: FrameSet, record: SequenceRecord, val_frames: list | None
 
 def gather_inputs(subject: str | None, dataset_root: Path, gen_dir=None, gt_dir=None, gen_video=None,
                   gt_video=None, audio=None, audio_start: int | None = None, resize: bool = False,
-                  need_audio: bool = True, progress: bool = True) -> EvalInputs:
+                  need_audio: bool = True, progress: bool = True, pair: str = "auto") -> EvalInputs:
     """Resolve the command line's inputs (see docs/evaluation.md) into paired frames, face boxes and audio.
 
-    Generated frames are paired with the ground truth through their record (frames.json) only.
+    pair: "record" (frames.json), "name", "order", or "auto" (the record when there is one, else name).
     """
     dataset_dir = val_frames = None
     if subject:
@@ -274,9 +308,10 @@ def gather_inputs(subject: str | None, dataset_root: Path, gen_dir=None, gt_dir=
         raise InputError("give --subject, or both a generated (--gen_dir/--gen_video) and a ground-truth "
                          "(--gt_dir/--gt_video) input")
     gen_path = Path(gen_video or gen_dir or _default_generated_dir(dataset_dir, subject))
-    gen, record = read_generated(gen_path, bool(gen_video), bool(subject), progress)
-    stride_note, testskip, paired = [], 1, gen
-    if record is not None:
+    mode = resolve_pair_mode(pair, gen_path, bool(gen_video))
+    stride_note, testskip = [], 1
+    if mode == "record":   # read first: a missing or broken record is refused before the ground truth is read
+        gen, record = read_generated(gen_path, bool(gen_video), progress)
         paired, stride_note = key_by_record(gen, record, val_frames)
         testskip = max(int(record.meta.get("testskip") or 1), 1)
         stride_note.append(f"generated frames paired with the ground truth by {record.folder / RECORD_NAME}")
@@ -286,6 +321,9 @@ def gather_inputs(subject: str | None, dataset_root: Path, gen_dir=None, gt_dir=
         gt = read_frame_dir(gt_dir, "ground-truth", progress)
     else:
         gt = read_validation_gt(dataset_dir, val_frames, progress)
+    if mode != "record":
+        gen = paired = read_unrecorded(gen_path, bool(gen_video), gt, mode, resize, progress)
+        stride_note.append(f"generated frames paired with the ground truth {DESCRIPTIONS[mode]}")
     keys, gen_frames, gt_frames, notes = pair_frames(paired, gt, resize)
     rects_by_key = {k: f["face_rect"] for k, f in enumerate(val_frames)} if val_frames else None
     face_rects = img_ids = None
@@ -296,7 +334,7 @@ def gather_inputs(subject: str | None, dataset_root: Path, gen_dir=None, gt_dir=
             notes.append("some frame ids have no validation frame: face-region scores skip them")
     inputs = EvalInputs(subject, keys, gen_frames, gt_frames, face_rects, gen, gt, rects_by_key,
                         notes=stride_note + gen.notes + gt.notes + notes, img_ids=img_ids, testskip=testskip,
-                        head_masks=read_head_masks(dataset_dir, img_ids, gt_frames))
+                        head_masks=read_head_masks(dataset_dir, img_ids, gt_frames), pairing=mode)
     if need_audio:
         inputs.gen_audio = generated_clip_audio(audio, audio_start, gen_path, bool(gen_video), dataset_dir,
                                                 val_frames, testskip)

@@ -51,6 +51,8 @@ def report_text(results: dict) -> str:
              f"ground truth: {results['gt_source']} ({results['n_gt']} frames)",
              f"frames compared: {results['n_pairs']}    device: {results['device']}    "
              f"landmark backend: {results['landmark_backend']}    created: {results['created']}"]
+    if results.get("pairing"):   # older results files have no pairing entry
+        lines.append(f"paired: {results['pairing']['description']}")
     timings = results.get("seconds_per_metric") or {}
     if "seconds" in results:
         parts = ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())

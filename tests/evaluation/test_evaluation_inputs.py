@@ -92,12 +92,13 @@ def test_the_record_alone_pairs_whatever_the_configs_say(dataset, tmp_path):
     assert video["frame_ids"] == [0, 1, 2, 3, 4] and video["metrics"]["psnr"]["mean"] > 30
 
 
-def test_frames_without_a_record_are_refused_in_one_line(dataset, tmp_path, capsys):
+def test_frames_without_a_record_are_refused_in_one_line_with_pair_record(dataset, tmp_path, capsys):
     folder = tmp_path / "bare"
     copy_val_frames(dataset, folder, [0, 1])
     (folder / "frames.json").unlink()
     assert evaluate.main(["--subject", "synth", "--dataset_root", str(dataset.parent), "--out_dir",
-                          str(tmp_path / "out"), "--metrics", "psnr", "--no_progress", "--gen_dir", str(folder)]) == 2
+                          str(tmp_path / "out"), "--metrics", "psnr", "--no_progress", "--gen_dir", str(folder),
+                          "--pair", "record"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(folder) in err and "frames.json" in err and "--aud_from_pose" in err
 
