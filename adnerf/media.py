@@ -3,6 +3,7 @@
     read_image(path) -> uint8 RGB [H, W, 3]         to_uint8(float image in [0, 1]) -> uint8 (idempotent)
     image_size(path) -> (W, H)                      decode_problem(path, size) -> why it does not decode, or None
     write_image(path, img)                          write_video(path, frames, fps) -> H.264 mp4
+    video_frames(path, fps, every) -> (n, uint8 [H, W, 3]) ...      frame n of the video at fps, as step 1 numbers it
     read_wav(path, channel) -> (int16 [S] at 16 kHz, seconds)     read_audio(any file, start) -> int16 [S]
     probe(path) -> Streams(has_video, has_audio, duration)         ffmpeg_exe()
     mux_audio(video, audio, output) -> the video with that sound, cut to the shorter
@@ -106,6 +107,49 @@ def write_video(path: str | os.PathLike, frames, fps: int = FPS) -> Path:
             for frame in frames:
                 writer.append_data(to_uint8(frame))
     return path
+
+
+def first_frame_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) of the decoded frames of a video (rotation metadata applied, as ffmpeg decodes)."""
+    from io import BytesIO
+    from PIL import Image
+    cmd = [ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:v:0", "-frames:v", "1", "-f", "image2pipe",
+           "-vcodec", "png", "-"]
+    done = subprocess.run(cmd, capture_output=True, check=False)
+    try:
+        with Image.open(BytesIO(done.stdout)) as im:
+            return im.size
+    except Exception:  # noqa: BLE001 - no frame came out: say what ffmpeg said
+        why = done.stderr.decode(errors="replace").strip().splitlines()
+        raise AdnerfError(f"cannot decode a frame of {path}: {why[-1] if why else 'no video stream'}") from None
+
+
+def video_frames(path: str | os.PathLike, fps: float = FPS, every: int = 1):
+    """Yield (n, uint8 RGB [H, W, 3]) for the frames n = 0, every, 2 every, ... of ``path`` resampled to
+    ``fps`` with ffmpeg's fps filter: the filter preprocessing step 1 uses, so frame n is the frame of
+    ori_imgs/<n>.jpg. Frames stream through a pipe (one in memory at a time); stopping early ends ffmpeg."""
+    path = Path(path)
+    if not path.is_file():
+        raise AdnerfError(f"video not found: {path}")
+    width, height = first_frame_size(path)
+    chain = f"fps={fps}" + (f",select=not(mod(n\\,{int(every)}))" if every > 1 else "")
+    cmd = [ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:v:0", "-vf", chain, "-fps_mode", "passthrough",
+           "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+    size = width * height * 3
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        k = 0
+        while True:
+            data = proc.stdout.read(size)
+            if len(data) < size:
+                break
+            yield k * max(int(every), 1), np.frombuffer(data, np.uint8).reshape(height, width, 3)
+            k += 1
+    finally:
+        proc.stdout.close()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
 
 
 @dataclass

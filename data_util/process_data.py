@@ -15,6 +15,10 @@ missing heavy package only hurts the step that needs it):
     6 tracking    face_tracking.run_tracking       track_params.pt             (after 2)
     7 transforms  transforms_step.run_transforms   transforms_*.json, configs  (after all)
 
+A video larger than ``--crop_size`` (512) or not square is first cut to one square around the face
+(crop_video.run_crop: dataset/<id>/crop.mp4 and crop.json, which the portrait stage uses to paste results back
+into the full-resolution frames); the steps then read crop.mp4.
+
 ``--step all`` checks the video, then runs each step as a child process ``--step k`` as soon as the steps it
 needs are done (audio beside frames -> landmarks -> {parsing -> background -> images} and {tracking}; then
 transforms). At the first failing step it stops the others and prints that step's name and reason. Every
@@ -57,7 +61,7 @@ class Step:
     after: tuple[int, ...]      # steps that must be done first
 
     def __str__(self) -> str:
-        return f"step {self.number} ({self.name})"
+        return f"step {self.number} ({self.name})" if self.number >= 0 else self.name
 
 
 STEPS = (
@@ -70,6 +74,8 @@ STEPS = (
     Step(6, "tracking", "data_util.face_tracking", "run_tracking", (2,)),
     Step(7, "transforms", "data_util.transforms_step", "run_transforms", (0, 5, 6)),
 )
+# before the steps, only for a video larger than --crop_size or not square: one square around the face
+CROP = Step(-1, "crop", "data_util.crop_video", "run_crop", ())
 # (online default, offline backend) of each backend option
 BACKENDS = {"audio_backend": ("deepspeech", "mfcc"), "landmark_backend": ("fan", "dlib"),
             "parsing_backend": ("bisenet", "mediapipe"), "tracker": ("bfm", "rigid")}
@@ -103,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--bfm_dir", default=None, help="folder with the BFM 2009 model / 3DMM files for --tracker bfm")
     a("--max_no_face", type=float, default=None, help="landmarks: the largest tolerated fraction of frames "
       "without a face (default 0.1); those frames are left out of the dataset")
+    a("--crop", choices=("auto", "off"), default="auto", help="auto (default): a video larger than --crop_size "
+      "or not square is first cut to one square around the face (dataset/<id>/crop.mp4, crop.json); off: as it is")
+    a("--crop_size", type=int, default=512, help="the largest training size: the crop is scaled to it (default 512)")
     a("--force", action="store_true", help="redo the work even where complete outputs exist")
     a("--offline", action="store_true", help="offline backends for every backend not given: audio mfcc, "
       "landmarks dlib, parsing mediapipe, tracker rigid")
@@ -151,6 +160,9 @@ def step_options(step: Step, args: argparse.Namespace) -> dict:
         return {"tracker": args.tracker, "device": resolve_device(args.device), "bfm_dir": args.bfm_dir}
     if step.name == "transforms":
         return {"config_extra": args.config_extra, "subject": args.id}
+    if step.name == "crop":
+        return {"video": str(args.video), "size": args.crop_size, "backend": args.landmark_backend,
+                "device": resolve_device(args.device)}
     return {}
 
 
@@ -346,10 +358,18 @@ def run_pipeline(args: argparse.Namespace, launch=launch_subprocess, log=say) ->
     """Every step, each as soon as the steps it needs are done. 0 when all succeed; 1 at the first failure,
     after stopping the steps still running. ``launch(step, args)`` returns a process-like object (wait,
     terminate)."""
+    from data_util.crop_video import needs_crop
     from data_util.frames import check_video
     from data_util.transforms_step import check_config_extra
     check_config_extra(args.config_extra)   # a typo in --nerf_set fails now, not after hours of preprocessing
     info = check_video(args.video)
+    if args.crop == "auto" and needs_crop(info.width, info.height, args.crop_size):
+        log(f"{args.video} is {info.width}x{info.height}: cropping one square around the face (--crop off: not)")
+        with dataset_lock(args.dataset_dir):
+            entry = run_step(CROP, args)
+        args.video = args.dataset_dir / entry["video"]
+        log(f"crop {entry['box']} (x0, y0, side) of the source, scaled to {entry['out_size']}: {args.video}")
+        info = check_video(args.video)
     log(f"{args.video}: {info.frames_25} frames at 25 fps, {info.width}x{info.height} -> {args.dataset_dir}")
     preflight(args, info.frames_25, info.width, info.height)
     with dataset_lock(args.dataset_dir):
@@ -399,6 +419,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.step == "all":
             return run_pipeline(args)
         step = find_step(args.step)
+        from data_util.crop_video import input_video   # the crop, when the whole run made one of this video
+        args.video = input_video(args.dataset_dir, args.video)
         entry = run_step(step, args)
         print(f"{step} done in {entry['seconds']:.1f} s")
         return 0
