@@ -97,3 +97,15 @@ def test_muxing_imports_only_the_shared_layer():
 @pytest.mark.parametrize("top", PROJECT)
 def test_every_file_parses(top):
     assert project_files(top), f"no Python files under {top}/"
+
+
+# the avatar command lines (avatar/: adnerf-export, adnerf-drive, adnerf-serve) compose stages too, but reach
+# the NeRFs only through their driving command line (or NeRFs.api), and preprocessing only for audio
+AVATAR_ALLOWED = ("adnerf", "NeRFs.TorsoNeRF.run_nerf", "NeRFs.api", "data_util.audio_features")
+
+
+def test_the_avatar_layer_uses_the_nerfs_only_through_their_command_line_and_nothing_imports_it():
+    assert violations("avatar", lambda rel, module: module == SHARED or module.startswith(AVATAR_ALLOWED)) == []
+    below = [f"{p.relative_to(ROOT)}:{line} imports {m}" for top in PROJECT for p in project_files(top)
+             for line, m in imports_of(p) if m.split(".")[0] == "avatar"]
+    assert below == []
