@@ -16,6 +16,11 @@ Backends (one signature, chosen by name):
 - ``mfcc`` (offline, no model): the same 26 MFCC rows (c0 = log frame energy), each channel normalised to
   zero mean and unit standard deviation over the utterance (values within a few units, like the logits),
   C = 26. The NeRF's AudioNet takes its input width from aud.npy, so both train the same way.
+- ``hubert`` (downloads the pinned facebook/hubert-large-ls960-ft from the Hugging Face hub, see speech_model):
+  the encoder's last hidden state, 50 rows per second aligned as DeepSpeech's rows, C = 1024.
+
+The kind of features (backend, model, revision, C; feature_kind) is recorded in preprocess.json and in a
+sidecar aud.json beside aud.npy, so that a model trained on one kind refuses another (feature_kind).
 
 Audio channel (``audio_channel``, step 0 and driving with a .wav alike): "first" (default, the original's
 choice: the first channel of a multi-channel file) or "mix" (the mean of all channels). With "first", a
@@ -41,10 +46,10 @@ from adnerf.errors import check_choice
 from adnerf.media import AUDIO_CHANNELS, ffmpeg_exe, read_wav
 from data_util.common import AUDIO_RATE, FPS, StepError, atomic_path, save_npy
 from data_util.deepspeech_graph import fetch_deepspeech_graph, file_sha1, run_deepspeech_graph
+from data_util.feature_kind import CHANNELS, describe, differences, feature_kind, read_sidecar, write_sidecar
 
 VERSION = 2  # 2: channels kept in aud.wav (the first one used by default), the original's last-row drop
-BACKENDS = ("deepspeech", "mfcc")
-CHANNELS = {"deepspeech": 29, "mfcc": 26}
+BACKENDS = ("deepspeech", "mfcc", "hubert")
 ROW_RATE = 50           # feature rows per second (DeepSpeech's BiRNN stride of 2 over 100 MFCC frames/s)
 WINDOW, STRIDE = 16, 2  # rows per window, rows between consecutive windows (50 / 2 = 25 windows per second)
 NUM_CEPSTRUM, NUM_CONTEXT = 26, 9
@@ -99,18 +104,23 @@ def rows_to_windows(rows: np.ndarray, seconds: float, num_frames: int | None = N
 
 def compute_features(wav_path: str | os.PathLike, backend: str = "deepspeech", graph_path: str | os.PathLike | None = None,
                      *, num_frames: int | None = None, model_dir: str | os.PathLike | None = None,
-                     progress: bool = False, audio_channel: str = "first") -> np.ndarray:
-    """Speech features of a .wav: float32 [N, 16, C] (C = 29 deepspeech, 26 mfcc).
+                     progress: bool = False, audio_channel: str = "first", device: str = "auto") -> np.ndarray:
+    """Speech features of a .wav: float32 [N, 16, C] (C = 29 deepspeech, 26 mfcc, 1024 hubert).
 
     num_frames: N (the video's frames at 25 fps); None = the original's count from the duration.
     graph_path: a DeepSpeech graph to use instead of the downloaded one (deepspeech backend only);
-    model_dir: where the downloaded graph is cached (default ~/.tensorflow/models).
+    model_dir: where the downloaded model is cached (default ~/.tensorflow/models for the DeepSpeech graph,
+    ~/.cache/adnerf/hubert for HuBERT).
     audio_channel: "first" (the original's) or "mix", for a multi-channel .wav (read_wav).
+    device: where HuBERT runs (auto: CUDA when available; the other backends run on the CPU).
     """
     check_choice(backend, BACKENDS, "audio backend")
     audio, seconds = read_wav(wav_path, audio_channel)
     if backend == "mfcc":
         rows = normalised_mfcc(audio)
+    elif backend == "hubert":
+        from data_util.speech_model import fetch_speech_model, speech_model_rows
+        rows = speech_model_rows(audio, fetch_speech_model(model_dir, progress=progress), device, progress=progress)
     else:
         graph = Path(graph_path) if graph_path else fetch_deepspeech_graph(model_dir, progress=progress)
         rows = run_deepspeech_graph(deepspeech_input(audio), graph)
@@ -157,6 +167,12 @@ def dataset_audio_options(datadir: str | os.PathLike) -> dict:
     if backend not in BACKENDS:
         raise StepError(f"{path} names the audio backend {backend!r}, which this version does not know "
                         f"({', '.join(BACKENDS)})")
+    recorded, current = step.get("feature_kind"), feature_kind(backend)
+    changed = differences(recorded, current, ("backend", "model", "revision")) if isinstance(recorded, dict) else []
+    if changed:  # e.g. a dataset made with another HuBERT revision than the one this version downloads
+        raise StepError(f"{path} records {describe(recorded)} features of {recorded.get(changed[0])!r}, but this "
+                        f"version computes {current.get(changed[0])!r} ({changed[0]}): drive with a .npy of the "
+                        f"dataset's kind, or re-run step 0 with --force and train again")
     graph = step.get("graph") if backend == "deepspeech" else None
     channel = step.get("audio_channel") or (step.get("options") or {}).get("audio_channel") or "first"
     return {"backend": backend, "graph_path": graph if graph and Path(graph).is_file() else None,
@@ -175,8 +191,8 @@ def _recorded_audio_step(dataset_dir: Path) -> dict:
 def _features_to_keep(npy: Path, frames: int, backend: str, graph: str | os.PathLike | None, recorded: dict,
                       audio_channel: str = "first") -> int:
     """Channels of an existing aud.npy that can stay (0 = recompute): N x 16 rows, made by ``backend`` (as
-    recorded in preprocess.json, else guessed from the width: 29 deepspeech, 26 mfcc) and, for a given
-    DeepSpeech graph, by that graph (recorded SHA-1)."""
+    recorded in preprocess.json, else guessed from the width: 29 deepspeech, 26 mfcc, 1024 hubert), for a given
+    DeepSpeech graph by that graph (recorded SHA-1), for hubert by the same model revision."""
     try:
         old = np.load(npy, mmap_mode="r")
     except (OSError, ValueError):
@@ -190,20 +206,26 @@ def _features_to_keep(npy: Path, frames: int, backend: str, graph: str | os.Path
         return 0
     if backend == "deepspeech" and graph and recorded.get("graph_sha1") not in (None, file_sha1(graph)):
         return 0
+    made_as = recorded.get("feature_kind")
+    if backend == "hubert" and (not isinstance(made_as, dict)
+                                or differences(made_as, feature_kind("hubert", channels=old.shape[-1]))):
+        return 0  # another model revision (or unrecorded): recompute
     return int(old.shape[2])
 
 
 def run_audio(dataset_dir: str | os.PathLike, *, video: str | os.PathLike, backend: str = "deepspeech",
               deepspeech_graph: str | os.PathLike | None = None, model_dir: str | os.PathLike | None = None,
-              force: bool = False, progress: bool = True, audio_channel: str = "first") -> dict:
+              force: bool = False, progress: bool = True, audio_channel: str = "first",
+              device: str = "auto") -> dict:
     """Step 0: ``video`` -> dataset_dir/aud.wav (16 kHz, channels kept) and dataset_dir/aud.npy float32 [N, 16, C].
 
     The video is checked first (readable, has frames and sound: StepError otherwise). N = its frames at
     25 fps. A complete aud.wav is reused; a complete aud.npy of the same backend (and graph) and length is
     kept unless ``force`` (then no graph is needed: an offline re-run does not try to download it).
     deepspeech_graph: a graph .pb to use instead of the downloaded one; model_dir: the download cache.
-    audio_channel: "first" (the original's) or "mix" (see read_wav).
-    Returns the record stored in preprocess.json under steps.audio.
+    audio_channel: "first" (the original's) or "mix" (see read_wav); device: where HuBERT runs.
+    Writes the sidecar aud.json (the feature kind, see feature_kind) beside aud.npy.
+    Returns the record stored in preprocess.json under steps.audio (with "feature_kind").
     """
     from data_util.frames import check_video
     start = time.perf_counter()
@@ -227,14 +249,29 @@ def run_audio(dataset_dir: str | os.PathLike, *, video: str | os.PathLike, backe
                              f"{info.frames_25} frames at 25 fps; features follow the frames")
     kept = 0 if force else _features_to_keep(npy, info.frames_25, backend, deepspeech_graph, recorded, audio_channel)
     if kept:
-        carried = {k: recorded[k] for k in ("graph", "graph_sha1") if k in recorded and backend == "deepspeech"}
-        return {**record, **carried, "channels": kept, "skipped": True, "seconds": round(time.perf_counter() - start, 3)}
+        carried = {k: recorded[k] for k in ("graph", "graph_sha1", "model_files_sha256") if k in recorded}
+        kind = recorded.get("feature_kind") or _kind_of(backend, {**record, **carried}, kept)
+        if read_sidecar(npy) is None:  # aud.npy of an earlier version: its kind written now
+            write_sidecar(npy, kind, frames=info.frames_25, audio_channel=audio_channel)
+        return {**record, **carried, "channels": kept, "feature_kind": kind, "skipped": True,
+                "seconds": round(time.perf_counter() - start, 3)}
     if backend == "deepspeech":
         graph = Path(deepspeech_graph) if deepspeech_graph else fetch_deepspeech_graph(model_dir, progress=progress)
         record.update(graph=str(graph.resolve()), graph_sha1=file_sha1(graph))
+    if backend == "hubert":  # downloaded (checked) before the work; the small files' SHA-256 kept as provenance
+        from data_util.speech_model import fetch_speech_model, model_files_sha256
+        record["model_files_sha256"] = model_files_sha256(fetch_speech_model(model_dir, progress=progress))
     features = compute_features(wav, backend, record.get("graph"), num_frames=info.frames_25, progress=progress,
-                                audio_channel=audio_channel)
+                                audio_channel=audio_channel, model_dir=model_dir, device=device)
+    kind = _kind_of(backend, record, int(features.shape[2]))
     save_npy(npy, features)
+    write_sidecar(npy, kind, frames=info.frames_25, audio_channel=audio_channel)
     seconds = time.perf_counter() - start
-    return {**record, "channels": int(features.shape[2]), "skipped": False, "seconds": round(seconds, 3),
-            "seconds_per_frame": round(seconds / max(info.frames_25, 1), 6)}
+    return {**record, "channels": int(features.shape[2]), "feature_kind": kind, "skipped": False,
+            "seconds": round(seconds, 3), "seconds_per_frame": round(seconds / max(info.frames_25, 1), 6)}
+
+
+def _kind_of(backend: str, record: dict, channels: int) -> dict:
+    """The feature kind of step 0's output (a DeepSpeech graph is named by its SHA-1)."""
+    return feature_kind(backend, revision=record.get("graph_sha1") if backend == "deepspeech" else None,
+                        channels=channels)

@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--dataset_root", default=str(REPO_ROOT / "dataset"), help="folder holding <id>/ (default: dataset/ of the repo)")
     a("--video", default=None, help="input video (default: <dataset_root>/vids/<id>.mp4)")
     a("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
-    a("--audio_backend", choices=BACKENDS["audio_backend"], help="speech features (default deepspeech)")
+    a("--audio_backend", choices=BACKENDS["audio_backend"] + ("hubert",),
+      help="speech features (default deepspeech; hubert downloads facebook/hubert-large-ls960-ft)")
     a("--deepspeech_graph", default=None, help="DeepSpeech 0.1.0 frozen graph .pb (default: download / cache)")
     a("--audio_channel", choices=("first", "mix"), default="first",
       help="speech features from the sound's first channel (default, as the original) or from the mean of "
@@ -149,7 +150,8 @@ def step_options(step: Step, args: argparse.Namespace) -> dict:
     """The keyword arguments of ``step``'s run_* function from the command line (besides force / progress)."""
     if step.name == "audio":
         return {"video": str(args.video), "backend": args.audio_backend, "deepspeech_graph": args.deepspeech_graph,
-                "audio_channel": args.audio_channel}
+                "audio_channel": args.audio_channel,
+                "device": resolve_device(args.device) if args.audio_backend == "hubert" else None}
     if step.name == "frames":
         return {"video": str(args.video)}
     if step.name == "landmarks":

@@ -32,6 +32,8 @@ def driving_features(path: str, datadir: str) -> torch.Tensor:
     p = Path(path) if Path(path).is_absolute() else Path(datadir) / path
     if not p.is_file() and Path(path).is_file():
         p = Path(path)
+    from data_util.feature_kind import check_feature_kind  # features of another kind than the model's: one line
+    check_feature_kind(p, datadir)
     if p.suffix.lower() != ".wav":
         return load_audio_features(p, "compute them again from the sound (or pass the .wav itself as --aud_file)")
     from data_util.audio_features import compute_features, dataset_audio_options  # preprocessing step 0
