@@ -3,6 +3,7 @@
     python evaluation/evaluate.py --subject <id> --metrics all
     python evaluation/evaluate.py --gen_video out.mp4 --gt_video gt.mp4 --audio aud.wav --metrics psnr ssim sync
     python evaluation/evaluate.py --compare evaluation/results/A evaluation/results/B --out_dir cmp
+    python evaluation/evaluate.py --video driven.mp4 --metrics lipsync     # lip sync of a video with its sound
 
 Writes evaluation_report.txt, evaluation_results.json and metrics_plot.png to --out_dir (default
 evaluation/results/<id>). Metrics whose weights or packages cannot be had are marked unavailable with the
@@ -19,9 +20,11 @@ from adnerf.devices import resolve_device
 from adnerf.errors import AdnerfError
 from adnerf.errors import report as report_error
 from evaluation import plots, report
-from evaluation.inputs import gather_inputs
+from evaluation import lipsync_clip
+from evaluation.inputs import gather_inputs, read_video
 from evaluation.pairing import DESCRIPTIONS, PAIR_MODES
-from evaluation.runner import METRICS, Options, parse_metrics, run_metrics
+from evaluation.weights import MetricUnavailable
+from evaluation.runner import METRICS, Options, labelled, parse_metrics, run_metrics
 
 ROOT = Path(__file__).resolve().parents[1]   # dataset/ and evaluation/results/ of the checkout
 
@@ -41,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--gen_video", help="generated video (with --subject: the video.mp4 of a rendered sequence, "
                                           "paired by the frames.json beside it)")
     src.add_argument("--gt_video", help="ground-truth video")
+    src.add_argument("--video", help="a driven video with its own sound track, no ground truth: scores its lip "
+                                     "sync only (--metrics lipsync)")
     src.add_argument("--audio", help="driving audio for Sync (default: the generated video's sound, "
                                       "video_with_audio.mp4 beside the frames, else dataset/<id>/aud.wav)")
     src.add_argument("--audio_start", type=int, default=None,
@@ -71,7 +76,8 @@ def evaluate(args, device) -> dict:
     selected = parse_metrics(args.metrics)
     start, timings = time.time(), {}
     inp = gather_inputs(args.subject, Path(args.dataset_root), args.gen_dir, args.gt_dir, args.gen_video,
-                        args.gt_video, args.audio, args.audio_start, args.resize, need_audio="sync" in selected,
+                        args.gt_video, args.audio, args.audio_start, args.resize,
+                        need_audio=bool({"sync", "lipsync"} & set(selected)),
                         progress=not args.no_progress, pair=args.pair)
     for note in inp.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -87,12 +93,41 @@ def evaluate(args, device) -> dict:
                "device": str(device), "landmark_backend": args.landmark_backend,
                "seconds": round(time.time() - start, 2), "seconds_per_metric": timings,
                "notes": inp.notes, "metrics": metrics}
-    out_dir = Path(args.out_dir or ROOT / "evaluation" / "results" / (args.subject or "custom"))
+    return write_outputs(results, Path(args.out_dir or ROOT / "evaluation" / "results" / (args.subject or "custom")),
+                         inp.gen, inp.gt)
+
+
+def write_outputs(results: dict, out_dir: Path, gen: list, gt: list) -> dict:
     txt, _ = report.write_results(results, out_dir)
-    plots.metrics_plot(results, inp.gen, inp.gt, out_dir / report.PLOT_PNG)
+    plots.metrics_plot(results, gen, gt, out_dir / report.PLOT_PNG)
     print(txt.read_text())
     print(f"wrote {out_dir / report.REPORT_TXT}, {report.RESULTS_JSON}, {report.PLOT_PNG}")
     return results
+
+
+def evaluate_video(args) -> dict:
+    """--video: the lip sync of a driven video with its own sound track (no ground truth, so nothing else)."""
+    if [m for m in parse_metrics(args.metrics) if m != "lipsync"] and args.metrics != ["all"]:
+        raise AdnerfError(f"--video has no ground truth, so it scores lip sync only: use --metrics lipsync "
+                          f"(or --gen_video {args.video} with --gt_video / --subject for the other metrics)")
+    start = time.time()
+    audio = lipsync_clip.driven_video_audio(args.video)
+    if audio.samples is None:
+        raise AdnerfError(audio.description)
+    clip = read_video(args.video, "driven")
+    try:
+        entry = lipsync_clip.clip_entry(clip.frames, audio.samples, progress=not args.no_progress)
+    except MetricUnavailable as e:
+        entry = {"unavailable": str(e)}
+    results = {"name": Path(args.video).stem, "subject": None, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+               "gen_source": str(args.video), "gt_source": "none (--video: lip sync with the video's own sound)",
+               "n_gen": len(clip.frames), "n_gt": 0, "n_pairs": 0, "frame_ids": list(range(len(clip.frames))),
+               "img_ids": None, "testskip": 1, "device": "cpu", "landmark_backend": lipsync_clip.LANDMARK_BACKEND,
+               "seconds": round(time.time() - start, 2), "seconds_per_metric": {"lipsync": round(time.time() - start, 2)},
+               "notes": clip.notes + [audio.description], "metrics": labelled({"lipsync": entry}, ["lipsync"])}
+    del results["metrics"]["lipsync_gt"]
+    return write_outputs(results, Path(args.out_dir or ROOT / "evaluation" / "results" / Path(args.video).stem),
+                         [], [])
 
 
 def compare(paths: list[str], current: dict | None, out_dir: Path) -> None:
@@ -118,7 +153,10 @@ def main(argv=None) -> int:
     has_inputs = bool(args.subject or args.gen_dir or args.gen_video)
     try:
         device = resolve_device(args.device)
-        current = evaluate(args, device) if has_inputs or not args.compare else None
+        if args.video:
+            current = evaluate_video(args)
+        else:
+            current = evaluate(args, device) if has_inputs or not args.compare else None
         if args.compare:
             default = ROOT / "evaluation" / "results" / (args.subject or "comparison")
             compare(args.compare, current, Path(args.out_dir) if args.out_dir else default)

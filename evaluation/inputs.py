@@ -22,7 +22,7 @@ from adnerf.media import read_image
 from evaluation.driving_audio import (ClipAudio, driving_mismatch_note, generated_clip_audio,
                                       ground_truth_clip_audio)
 from adnerf.sequence_record import RECORD_NAME, SequenceRecord, SequenceRecordError, read_sequence_record
-from evaluation.pairing import (DESCRIPTIONS, check_sizes, check_unique, frame_name, list_frame_files, pair_by_name,
+from evaluation.pairing import (check_sizes, check_unique, frame_name, list_frame_files, pair_by_name,
                                 pair_by_order)
 from evaluation.subject import driving_output_candidates, find_driving_output
 
@@ -323,7 +323,6 @@ def gather_inputs(subject: str | None, dataset_root: Path, gen_dir=None, gt_dir=
         gt = read_validation_gt(dataset_dir, val_frames, progress)
     if mode != "record":
         gen = paired = read_unrecorded(gen_path, bool(gen_video), gt, mode, resize, progress)
-        stride_note.append(f"generated frames paired with the ground truth {DESCRIPTIONS[mode]}")
     keys, gen_frames, gt_frames, notes = pair_frames(paired, gt, resize)
     rects_by_key = {k: f["face_rect"] for k, f in enumerate(val_frames)} if val_frames else None
     face_rects = img_ids = None

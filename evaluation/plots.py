@@ -10,9 +10,10 @@ from adnerf.files import atomic_path
 STRIP_METRICS = ("psnr", "ssim", "lpips", "lmd")   # the first available ranks frames for the strip
 # one panel per quantity; the whole-frame / face (or generated / ground-truth) variants share it
 PANELS = (("psnr", "psnr_face", "psnr_head"), ("ssim", "ssim_face"), ("lpips",), ("lmd",), ("nioe",),
-          ("sync_c", "sync_c_gt"), ("sync_d", "sync_d_gt"))
+          ("sync_c", "sync_c_gt"), ("sync_d", "sync_d_gt"), ("lipsync", "lipsync_gt"))
 VARIANT = {"psnr": "whole frame", "psnr_face": "face rect", "psnr_head": "head (parsing)", "ssim": "whole frame", "ssim_face": "face rect",
-           "sync_c": "generated", "sync_c_gt": "ground truth", "sync_d": "generated", "sync_d_gt": "ground truth"}
+           "sync_c": "generated", "sync_c_gt": "ground truth", "sync_d": "generated", "sync_d_gt": "ground truth",
+           "lipsync": "generated", "lipsync_gt": "ground truth"}
 DIFF_GAIN = 4        # the difference image is amplified so that small errors show
 
 
@@ -53,7 +54,7 @@ def _curve_panel(ax, keys: tuple, curves: dict, frame_ids: list) -> None:
         if key not in curves:
             continue
         entry, values = curves[key], _values(curves[key])
-        sync = key.startswith("sync")
+        sync = key.startswith(("sync", "lipsync"))   # whole clips, not the paired frames
         x = np.arange(len(values)) if sync or len(values) != len(frame_ids) else np.asarray(frame_ids)
         line, = ax.plot(x, values, lw=1.2, marker="." if len(values) <= 60 else None,
                         label=f"{VARIANT.get(key, 'per frame')}: {_summary(entry)}")
@@ -62,8 +63,10 @@ def _curve_panel(ax, keys: tuple, curves: dict, frame_ids: list) -> None:
     base = first["label"].replace(" ground truth", "").replace(" face", "")
     unit = f" [{first['unit']}]" if first.get("unit") else ""
     ax.set_title(f"{base}{unit}: {first['better']} is better", fontsize=10)
-    ax.set_xlabel("sync window (generated frames i..i+4)" if keys[0].startswith("sync") else "validation frame",
-                  fontsize=8)
+    xlabel = {"sync": "sync window (generated frames i..i+4)", "lipsync": "frame of the clip"}
+    ax.set_xlabel(xlabel.get(keys[0].split("_")[0], "validation frame"), fontsize=8)
+    if keys[0] == "lipsync":   # the curve is the series the score correlates, the legend gives the score
+        ax.set_ylabel("mouth opening / inter-ocular", fontsize=8)
     ax.tick_params(labelsize=8)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")

@@ -23,6 +23,8 @@ def cell(entry: dict) -> str:
         return "unavailable"
     if "value" in entry:
         extra = f" (offset {entry['offset']:+d})" if "offset" in entry else ""
+        if "p" in entry:   # the lip-sync score against its shuffled-sound null
+            extra = f" (offset {entry['offset']:+d}, p {entry['p']:.3f})"
         return fmt(entry["value"]) + extra
     if entry.get("mean") is None:
         return "no frames"
@@ -38,7 +40,7 @@ def frames_column(entry: dict) -> str:
     if "unavailable" in entry:
         return ""
     if "value" in entry and "offset" in entry:
-        return f"{entry['n']} windows"
+        return f"{entry['n']} {entry.get('n_what', 'windows')}"
     skipped = f" ({entry['skipped']} without a face)" if entry.get("skipped") else ""
     return f"{entry['n']}{skipped}"
 
@@ -61,9 +63,10 @@ def report_text(results: dict) -> str:
     if results["notes"]:
         lines += ["notes:"] + [f"  - {n}" for n in results["notes"]] + [""]
     width = max([len(heading(e)) for e in metrics.values()] + [20]) + 2
-    lines.append(f"{'metric':<{width}}{'mean ± std / value':<26}frames")
+    values = max([len(cell(e)) for e in metrics.values()] + [24]) + 2
+    lines.append(f"{'metric':<{width}}{'mean ± std / value':<{values}}frames")
     for entry in metrics.values():
-        lines.append(f"{heading(entry):<{width}}{cell(entry):<26}{frames_column(entry)}".rstrip())
+        lines.append(f"{heading(entry):<{width}}{cell(entry):<{values}}{frames_column(entry)}".rstrip())
     notes = [f"  {e['label']}: {e['note']}" for e in metrics.values() if e.get("note")]
     if notes:
         lines += ["", "metric notes:"] + notes

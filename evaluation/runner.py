@@ -8,11 +8,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from evaluation import lipsync_clip
 from evaluation.inputs import EvalInputs
 from evaluation.metrics import fid, image, landmark, perceptual, syncnet
 from evaluation.weights import MetricUnavailable
 
-METRICS = ("psnr", "ssim", "lpips", "fid", "lmd", "nioe", "sync")
+METRICS = ("psnr", "ssim", "lpips", "fid", "lmd", "nioe", "sync", "lipsync")
 # result entries each metric name produces, with their label, unit and better direction
 ENTRIES = {
     "psnr": [("psnr", "PSNR", "dB", "higher"), ("psnr_face", "PSNR face", "dB", "higher"),
@@ -24,6 +25,7 @@ ENTRIES = {
     "nioe": [("nioe", "NIOE (mouth / inter-ocular)", "", "lower")],
     "sync": [("sync_c", "Sync-C", "", "higher"), ("sync_d", "Sync-D", "", "lower"),
              ("sync_c_gt", "Sync-C ground truth", "", "higher"), ("sync_d_gt", "Sync-D ground truth", "", "lower")],
+    "lipsync": lipsync_clip.ENTRIES,
 }
 
 
@@ -181,7 +183,8 @@ def run_metrics(inp: EvalInputs, selected: list[str], opts: Options, timings: di
               ({"lpips"}, lambda w: lpips_metric(inp, opts)),
               ({"fid"}, lambda w: fid_metric(inp, opts)),
               ({"lmd", "nioe"}, lambda w: landmark_metrics(inp, opts, w)),
-              ({"sync"}, lambda w: sync_metric(inp, opts))]
+              ({"sync"}, lambda w: sync_metric(inp, opts)),
+              ({"lipsync"}, lambda w: lipsync_clip.lipsync_metric(inp, opts))]
     results = {}
     for names, compute in groups:
         want = names & set(selected)
@@ -196,7 +199,12 @@ def run_metrics(inp: EvalInputs, selected: list[str], opts: Options, timings: di
                     results[entry] = {"unavailable": str(e)}
         if timings is not None:
             timings["+".join(sorted(want))] = round(time.perf_counter() - start, 2)
-    for metric in selected:   # label / unit / direction for the report
+    return labelled(results, selected)
+
+
+def labelled(results: dict, selected: list[str]) -> dict:
+    """The entries of the selected metrics in report order, each with its label / unit / better direction."""
+    for metric in selected:
         for entry, label, unit, better in ENTRIES[metric]:
             results.setdefault(entry, {"unavailable": "not computed"}).update(label=label, unit=unit, better=better)
     return {entry: results[entry] for metric in selected for entry, *_ in ENTRIES[metric]}

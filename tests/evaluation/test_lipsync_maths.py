@@ -3,29 +3,9 @@ import numpy as np
 import pytest
 
 from evaluation.metrics import lipsync
+from tests.evaluation.talking_mouth import speech_audio, syllables
 
 N = 250   # 10 s at 25 fps
-
-
-def syllables(n: int, seed: int) -> np.ndarray:
-    """A speech-like envelope in [0, 1] [n]: bursts of 3-6 frames (syllables, ~4 per second) and pauses."""
-    rng = np.random.default_rng(seed)
-    env = np.zeros(n)
-    t = 0
-    while t < n:
-        length = rng.integers(3, 7)
-        env[t:t + length] = rng.uniform(0.4, 1.0) * np.sin(np.linspace(0, np.pi, length))
-        t += length + rng.integers(1, 5)
-    return env
-
-
-def speech_audio(env: np.ndarray, seed: int = 0) -> np.ndarray:
-    """int16 16 kHz audio [n * 640]: band noise (1 kHz-ish) whose amplitude follows env per 40 ms frame."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(len(env) * 640) / 16000
-    carrier = np.sin(2 * np.pi * 900 * t) + 0.5 * rng.standard_normal(t.size)
-    amplitude = np.repeat(env, 640) + 0.01
-    return np.clip(6000 * carrier * amplitude, -32768, 32767).astype(np.int16)
 
 
 def mouth_for(env: np.ndarray, shift: int = 0, seed: int = 1) -> np.ndarray:
