@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = "adnerf"
-STAGES = ("data_util", "NeRFs", "evaluation", "add_audio")
+STAGES = ("data_util", "NeRFs", "evaluation", "add_audio", "portrait")
 PROJECT = (SHARED, *STAGES)
 # the command lines that compose stages (driving computes features of a .wav with preprocessing's audio
 # step and muxes the sound): they may import any stage
@@ -92,6 +92,10 @@ def test_evaluation_imports_of_the_nerfs_only_their_public_module():
 
 def test_muxing_imports_only_the_shared_layer():
     assert violations("add_audio", lambda rel, module: module.startswith(SHARED)) == []
+
+
+def test_portrait_imports_only_the_shared_layer():
+    assert violations("portrait", lambda rel, module: module.startswith(SHARED)) == []
 
 
 @pytest.mark.parametrize("top", PROJECT)
