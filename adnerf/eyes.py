@@ -4,6 +4,8 @@
     blink_signal(n_frames, fps, seed) -> [N] a seeded schedule of natural blinks (15-20 a minute, 100-200 ms)
     open_signal(n_frames) -> [N]             eyes that never close
     count_blinks(openness [N]) -> int        runs of frames below half the median (the measure of issue 19)
+    eye_levels(openness [N]) -> (open, closed)          a dataset's open and closed levels (for blink_signal)
+    match_levels(openness [M], open_value) -> [M]       another person's signal (a reference video) on this scale
 
 Shared because three places must use one definition: preprocessing writes the signal of the training video
 (step 7: ``eye`` per frame of transforms_*.json, dataset/<id>/eye.npy), driving makes one (``--eyes``), and
@@ -131,6 +133,28 @@ def blink_runs(openness: np.ndarray, fraction: float = 0.5) -> list[tuple[int, i
 def count_blinks(openness: np.ndarray, fraction: float = 0.5) -> int:
     """Number of blinks in an openness signal [N]: runs of frames below half (``fraction``) its median."""
     return len(blink_runs(openness, fraction))
+
+
+def eye_levels(openness: np.ndarray) -> tuple[float, float]:
+    """(open, closed) levels of a measured signal [N] (e.g. dataset/<id>/eye.npy), for ``blink_signal``.
+
+    open = the median (eyes are open most of the time); closed = the 1st percentile, but at most 0.4 x open,
+    so that a made blink always counts as one (below half the median) even when the training video shows few.
+    """
+    values = np.asarray(openness, dtype=np.float64).reshape(-1)
+    if values.size == 0 or not np.isfinite(values).all():
+        raise AdnerfError("eye_levels: the eye signal is empty or holds NaN or inf")
+    open_value = float(np.median(values))
+    return open_value, float(min(np.percentile(values, 1), 0.4 * open_value))
+
+
+def match_levels(openness: np.ndarray, open_value: float) -> np.ndarray:
+    """[M] openness of another face (e.g. a reference video's landmarks) scaled so that its median is
+    ``open_value``: eye aspect ratios differ between people; blinks keep their depth relative to the open eye."""
+    values = np.asarray(openness, dtype=np.float64).reshape(-1)
+    if values.size == 0 or not np.isfinite(values).all() or np.median(values) <= 0:
+        raise AdnerfError("match_levels: the reference eye signal is empty, not finite, or never open")
+    return values * (float(open_value) / float(np.median(values)))
 
 
 def _frame_count(n_frames) -> int:

@@ -108,3 +108,22 @@ def test_bad_arguments_are_one_line_errors():
         eyes.blink_signal(-1)
     with pytest.raises(AdnerfError, match="fps"):
         eyes.blink_signal(10, fps=0)
+
+
+def test_levels_of_a_measured_signal_and_a_reference_on_this_scale():
+    measured = np.full(200, 0.3)
+    measured[[20, 21, 90]] = 0.08                 # a few blinks in the training video
+    open_value, closed_value = eyes.eye_levels(measured)
+    assert open_value == pytest.approx(0.3) and closed_value == pytest.approx(0.08)
+    open_value, closed_value = eyes.eye_levels(np.full(50, 0.25))   # no blink seen: a closure is still made
+    assert closed_value == pytest.approx(0.1)
+    made = eyes.blink_signal(60 * 25, seed=1, open_value=open_value, closed_value=closed_value)
+    assert eyes.count_blinks(made) == len(eyes.blink_schedule(60 * 25, seed=1))
+    reference = np.full(100, 0.36)
+    reference[40:43] = 0.06
+    matched = eyes.match_levels(reference, 0.24)
+    assert np.median(matched) == pytest.approx(0.24) and matched[41] == pytest.approx(0.04)
+    assert eyes.count_blinks(matched) == eyes.count_blinks(reference) == 1
+    with pytest.raises(AdnerfError, match="never open"):
+        eyes.match_levels(np.zeros(5), 0.3)
+
