@@ -38,14 +38,18 @@ FULL_VIDEO, FULL_VIDEO_WITH_AUDIO = "video_full.mp4", "video_full_with_audio.mp4
 
 
 def find_dataset(record, given: str | None) -> Path:
-    """The dataset folder: ``given``, else the folder of the pose file the sequence names (driving records it)."""
+    """The dataset folder: ``given``, else the folder of the pose file the sequence names (driving records it),
+    else the dataset the sequence lies in (dataset/<id>/logs/<expname>/<sequence>, where the NeRFs write)."""
     if given:
         folder = Path(given)
+    elif record.meta.get("pose_file"):
+        folder = Path(record.meta["pose_file"]).parent
     else:
-        pose_file = record.meta.get("pose_file")
-        if not pose_file:
-            raise AdnerfError(f"{record.folder / 'frames.json'} names no pose file: give --dataset dataset/<id>")
-        folder = Path(pose_file).parent
+        parents = Path(record.folder).resolve().parents
+        folder = parents[2] if len(parents) > 2 else None
+        if folder is None or not (folder / "ori_imgs").is_dir():
+            raise AdnerfError(f"{record.folder / 'frames.json'} names no pose file and the sequence is not inside "
+                              f"a dataset's logs/: give --dataset dataset/<id>")
     if not (folder / "ori_imgs").is_dir() or not (folder / "parsing").is_dir():
         raise AdnerfError(f"{folder} is not a preprocessed dataset (no ori_imgs/ or parsing/): give --dataset "
                           f"dataset/<id>, the folder `bash process_data.sh <id>` made")

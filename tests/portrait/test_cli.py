@@ -110,3 +110,11 @@ def test_no_full_and_clear_errors(dataset, tmp_path):
     with pytest.raises(AdnerfError, match="not a preprocessed dataset"):
         make_portrait(seq, dataset=str(tmp_path), progress=False)
     assert main(["--sequence", str(tmp_path / "none"), "--no_progress"]) == 2
+    # a validation render names no pose file: the dataset is the one the sequence lies in (logs/<exp>/<seq>)
+    val = dataset / "logs" / "subj_com" / "testset_000100"
+    write_image(val / "00000.png", np.zeros((SIZE, SIZE, 3), np.uint8))
+    write_record(val, record_dict([{"img_id": 1, "aud_id": 1}], 25, kind="validation"))
+    assert make_portrait(val, full=False, progress=False)["video_with_audio"] == val.parent / "testset_000100_portrait" / "video_with_audio.mp4"
+    write_record(bad, record_dict([{"img_id": 1, "aud_id": 0}], 25, kind="driving"))
+    with pytest.raises(AdnerfError, match="give --dataset"):
+        make_portrait(bad, progress=False)
