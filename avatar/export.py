@@ -26,8 +26,9 @@ from .package import (DRIVE_OPTIONS, PATH_OPTIONS, UNION_MEMBER, AvatarError, ch
 
 KINDS = {"mlp": ("head", "body"), "grid": ("gridhead", "gridbody")}   # (head, torso) checkpoint kinds
 _CKPT = re.compile(r"^(\d+)_(head|body|gridhead|gridbody)\.tar$")
-PORTRAIT_NOTE = ("portrait mode (pasting the render back into the full video frames) does not exist yet; "
-                 "when it does, its frames are left out of this file and are not needed to drive it")
+PORTRAIT_NOTE = ("portrait mode (adnerf-portrait) blends renders into the dataset's real frames and a cropped "
+                 "video's full-resolution source frames; those frames are left out of this file: driving an "
+                 "avatar gives the rendered frames (head and torso over bc.jpg)")
 
 
 def option_values(tokens: list[str]) -> dict[str, str]:
