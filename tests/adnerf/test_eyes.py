@@ -95,6 +95,9 @@ def test_count_blinks_on_a_made_signal():
     signal[98:] = 0.0           # a blink running to the end
     assert eyes.blink_runs(signal) == [(10, 3), (40, 1), (98, 2)]
     assert eyes.count_blinks(signal) == 3
+    signal[14:16] = 0.05        # a dip 1 frame after the first: jitter, the same blink
+    assert eyes.blink_runs(signal) == [(10, 6), (40, 1), (98, 2)]
+    assert eyes.blink_runs(signal, merge_gap=0) == [(10, 3), (14, 2), (40, 1), (98, 2)]
     assert eyes.count_blinks(eyes.open_signal(50, 0.28)) == 0
     np.testing.assert_array_equal(eyes.open_signal(4, 0.28), [0.28] * 4)
     with pytest.raises(AdnerfError, match="NaN"):
