@@ -5,6 +5,7 @@ import functools
 import hashlib
 import http.server
 import json
+import os
 import threading
 import wave
 
@@ -27,6 +28,7 @@ def save_tiny_hubert(folder, seed=0, ctc=True, **changes):
     """A random HuBERT saved as the hub holds it: config.json, model.safetensors (of the CTC model, keys
     'hubert.*' and 'lm_head.*', when ctc), preprocessor_config.json. Returns the folder."""
     import torch
+    os.environ.setdefault("USE_TF", "0")  # as the product imports it: without TensorFlow
     from transformers import HubertConfig, HubertForCTC, HubertModel
     torch.manual_seed(seed)
     config = HubertConfig(**{**TINY, **changes}, vocab_size=32)
@@ -97,6 +99,19 @@ def test_download_cache_and_load_give_windows_of_the_right_shape(hub_env, tmp_pa
     assert np.abs(feats[:, 8] - rows[0:100:2]).max() < 1e-4  # window n centred on row 2n, as DeepSpeech's
     again = af.compute_features(wav, "hubert", device=str(device))
     assert len(requests) == 3 and np.allclose(again, feats, atol=1e-4)  # cached: no download
+
+
+def test_loading_keeps_tensorflow_out_of_the_process(tmp_path):
+    """transformers imports TensorFlow when it finds it (seconds; and torch's triton must be loaded before it)."""
+    import subprocess
+    import sys
+    folder = save_tiny_hubert(tmp_path / "m", ctc=False, num_hidden_layers=1)
+    code = ("import sys; from data_util.speech_model import load_speech_model; "
+            f"load_speech_model({str(folder)!r}, 'cpu'); print('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={k: v for k, v in os.environ.items() if k != "USE_TF"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == "False"
 
 
 def test_chunks_see_the_same_sound_as_one_pass(tmp_path):
