@@ -1,4 +1,4 @@
-"""Measure a rendered talking head against the ground truth: PSNR, SSIM, LPIPS, FID, LMD, NIOE, Sync-C/D.
+"""Measure a rendered talking head against the ground truth: PSNR, SSIM, LPIPS, FID, LMD, NIOE, Sync-C/D, lip sync.
 
     python evaluation/evaluate.py --subject <id> --metrics all
     python evaluation/evaluate.py --gen_video out.mp4 --gt_video gt.mp4 --audio aud.wav --metrics psnr ssim sync
@@ -110,6 +110,10 @@ def evaluate_video(args) -> dict:
     if [m for m in parse_metrics(args.metrics) if m != "lipsync"] and args.metrics != ["all"]:
         raise AdnerfError(f"--video has no ground truth, so it scores lip sync only: use --metrics lipsync "
                           f"(or --gen_video {args.video} with --gt_video / --subject for the other metrics)")
+    others = [f"--{k}" for k in ("subject", "gen_dir", "gt_dir", "gen_video", "gt_video", "audio") if getattr(args, k)]
+    if others:
+        raise AdnerfError(f"--video scores a video with its own sound alone: leave out {', '.join(others)} "
+                          "(or use --gen_video for an evaluation against a ground truth)")
     start = time.time()
     audio = lipsync_clip.driven_video_audio(args.video)
     if audio.samples is None:

@@ -78,3 +78,5 @@ def test_a_driven_video_with_its_own_sound(talking, tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "no audio stream" in err
     assert evaluate.main(["--video", str(video), "--metrics", "psnr", "--out_dir", str(tmp_path / "s")]) == 2
     assert "lipsync" in capsys.readouterr().err
+    assert evaluate.main(["--video", str(video), "--gt_dir", str(tmp_path), "--out_dir", str(tmp_path / "s")]) == 2
+    assert "leave out --gt_dir" in capsys.readouterr().err
