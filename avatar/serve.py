@@ -103,6 +103,8 @@ def main(argv=None) -> int:
     args, extra = build_parser().parse_known_args(argv)
     try:
         extra = check_nerf_options(extra, "adnerf-serve")
+        if not 0 < args.max_seconds <= 3600:  # also refuses nan
+            raise AdnerfError(f"--max_seconds {args.max_seconds}: give a length in seconds, at most 3600")
         avatars = [open_avatar(a).path.resolve() for a in args.avatar]
     except AdnerfError as exc:
         return report(exc, 2)
