@@ -11,8 +11,8 @@ samples = 50 rows per second. Files, each from a pinned revision:
   published where this was written; they are checked by content instead (model_type, hidden_size, the
   conv strides giving 50 rows/s) and their SHA-256 is recorded in preprocess.json;
 - ``model.safetensors``: the hub's own safetensors conversion of the same weights (main holds them only as
-  a pickle, pytorch_model.bin, whose current checksum could not be found), on the branch refs/pr/1, checked
-  against its published SHA-256 (HUBERT_WEIGHTS_SHA256): a changed branch is refused, not loaded.
+  a pickle, pytorch_model.bin, whose current checksum could not be found), at the pinned commit of the branch refs/pr/1, checked
+  against its published SHA-256 (HUBERT_WEIGHTS_SHA256).
 Cache: $ADNERF_HUBERT_DIR, else ~/.cache/adnerf/hubert, then <repo with / as -->/<revision>/;
 $ADNERF_HUBERT_URL replaces https://huggingface.co (a mirror with the same /<repo>/resolve/<rev>/<file> paths).
 A folder holding these files (or a wav2vec2 model's: model_type "wav2vec2") can be passed instead.
@@ -33,7 +33,8 @@ from data_util.common import AUDIO_RATE, StepError
 
 HUBERT_REPO = "facebook/hubert-large-ls960-ft"
 HUBERT_REVISION = "ece5fabbf034c1073acae96d5401b25be96709d8"   # main's commit "Update README.md" (12 commits)
-HUBERT_WEIGHTS_REVISION = "refs/pr/1"                            # "Adding `safetensors` variant of this model"
+# the commit of the hub's branch refs/pr/1 ("Adding `safetensors` variant of this model"): pinned, not the branch
+HUBERT_WEIGHTS_REVISION = "ba42e7f7a888fd65f7af7849c452e3e7d5216aad"
 HUBERT_WEIGHTS_SHA256 = "1fefcd85b08c83451afd1df872bc11b92333dc4b5393506def29a20baa69c4ed"
 HUBERT_CHANNELS = 1024
 HUB_URL = "https://huggingface.co"

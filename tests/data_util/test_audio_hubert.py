@@ -46,7 +46,7 @@ def tiny_hub(tmp_path_factory):
     root = tmp_path_factory.mktemp("hub")
     model = save_tiny_hubert(tmp_path_factory.mktemp("tiny"))
     for name, (revision, _) in sm.HUBERT_FILES.items():
-        target = root / sm.HUBERT_REPO / "resolve" / revision / name  # the server unquotes refs%2Fpr%2F1
+        target = root / sm.HUBERT_REPO / "resolve" / revision / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes((model / name).read_bytes())
     requests = []
@@ -81,7 +81,8 @@ def hub_env(tiny_hub, tmp_path, monkeypatch):
 def test_urls_are_the_hubs_at_pinned_revisions():
     assert sm.file_url(sm.CONFIG, "https://huggingface.co") == ("https://huggingface.co/facebook/hubert-large-ls960-ft/"
                                                                "resolve/ece5fabbf034c1073acae96d5401b25be96709d8/config.json")
-    assert sm.file_url(sm.WEIGHTS, "https://huggingface.co").endswith("/resolve/refs%2Fpr%2F1/model.safetensors")
+    assert sm.file_url(sm.WEIGHTS, "https://huggingface.co").endswith(
+        "/resolve/ba42e7f7a888fd65f7af7849c452e3e7d5216aad/model.safetensors")
     assert len(sm.HUBERT_REVISION) == 40 and len(sm.HUBERT_WEIGHTS_SHA256) == 64
 
 
@@ -91,7 +92,7 @@ def test_download_cache_and_load_give_windows_of_the_right_shape(hub_env, tmp_pa
     feats = af.compute_features(wav, "hubert", device=str(device))
     assert feats.shape == (50, 16, 32) and feats.dtype == np.float32 and np.isfinite(feats).all()
     assert sorted(p.name for p in folder.iterdir()) == sorted(sm.HUBERT_FILES)  # no partial files
-    assert len(requests) == 3 and any("refs/pr/1" in r or "refs%2Fpr%2F1" in r for r in requests)
+    assert len(requests) == 3 and any(sm.HUBERT_WEIGHTS_REVISION in r for r in requests)
     audio = np.frombuffer(wave.open(str(wav)).readframes(32000), np.int16)
     rows = sm.speech_model_rows(audio, folder, str(device))
     assert rows.shape == (100, 32) and np.abs(rows).max() > 0.1  # one row per 320 samples: 50 per second
