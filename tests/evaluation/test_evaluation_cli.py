@@ -69,6 +69,8 @@ def test_all_metrics_on_a_synthetic_subject(subject_root, weights, tmp_path):
     assert m["fid"]["weights"] == f"pytorch-fid weights {weights['--fid_weights']}"   # the report names them
     # the synthetic sphere has no face dlib knows: LMD is marked unavailable with the reason
     assert "no face found" in m["lmd"]["unavailable"]
+    # ... and so is the lip sync of both clips, which needs no weights but a face (rows of --metrics all)
+    assert "no face found by the dlib" in m["lipsync"]["unavailable"] and "lipsync_gt" in m
     text = (tmp_path / "evaluation_report.txt").read_text()
     assert "PSNR" in text and "Sync-C" in text and "LMD (mouth, centred), NIOE (mouth / inter-ocular): unavailable: no face found" in text
 
