@@ -29,7 +29,7 @@ LOCK_NAME = ".preprocess.json.lock"
 # distributions whose versions say which models and code made a dataset (missing ones are left out)
 PACKAGES = ("torch", "numpy", "opencv-python", "opencv-python-headless", "tensorflow-cpu", "tensorflow", "mediapipe",
             "dlib-bin", "dlib", "face-alignment", "python_speech_features", "resampy", "scikit-image", "scipy",
-            "imageio-ffmpeg")
+            "imageio-ffmpeg", "transformers")
 
 
 @functools.lru_cache(maxsize=1)
