@@ -28,13 +28,14 @@ import numpy as np
 
 from adnerf.errors import AdnerfError, run_command
 from adnerf.files import atomic_path
-from adnerf.media import mux_audio, read_image, video_frames, write_image
+from adnerf.media import image_size, mux_audio, read_image, video_frames, write_image
 from adnerf.sequence_record import (VIDEO_NAME, VIDEO_WITH_AUDIO_NAME, read_sequence_record, record_dict,
                                     write_record)
 from portrait.paste import blend, check_box, default_widths, feather_mask, head_neck_region, paste_back
 
 KIND = "portrait"
 FULL_VIDEO, FULL_VIDEO_WITH_AUDIO = "video_full.mp4", "video_full_with_audio.mp4"
+MASK_DIR = "mask"   # mask/<index>.png: uint8 round(255 alpha) of each frame (the seam band is 0 < alpha < 255)
 
 
 def find_dataset(record, given: str | None) -> Path:
@@ -70,8 +71,9 @@ def sequence_sound(record, dataset: Path, audio: str | None, offset: float) -> t
     return None
 
 
-def portrait_frame(rendered: np.ndarray, dataset: Path, img_id: int, grow: float | None, feather: float | None):
-    """(portrait uint8 [H, W, 3], its mask float32 [H, W]) of one rendered frame shown with pose ``img_id``."""
+def portrait_frame(rendered: np.ndarray, dataset: Path, img_id: int, grow: float, feather: float):
+    """(portrait uint8 [H, W, 3], its mask float32 [H, W]) of one rendered frame shown with pose ``img_id``;
+    grow, feather: the mask's widths in pixels (portrait.paste.feather_mask)."""
     real = read_image(dataset / "ori_imgs" / f"{img_id}.jpg")
     parsing_path = dataset / "parsing" / f"{img_id}.png"
     if not parsing_path.is_file():
@@ -82,9 +84,7 @@ def portrait_frame(rendered: np.ndarray, dataset: Path, img_id: int, grow: float
         raise AdnerfError(f"frame {img_id}: the render ({rendered.shape[1]}x{rendered.shape[0]}), the real frame "
                           f"({real.shape[1]}x{real.shape[0]}) and its parsing ({parsing.shape[1]}x"
                           f"{parsing.shape[0]}) differ in size: was the sequence rendered from this dataset?")
-    default_grow, default_feather = default_widths(real.shape[0])
-    alpha = feather_mask(head_neck_region(parsing), default_grow if grow is None else grow,
-                         default_feather if feather is None else feather)
+    alpha = feather_mask(head_neck_region(parsing), grow, feather)
     return blend(real, rendered, alpha), alpha
 
 
@@ -154,6 +154,9 @@ def make_portrait(sequence: str | Path, dataset: str | None = None, out: str | N
     if sound and not sound[0].is_file():
         raise AdnerfError(f"audio file not found: {sound[0]}")
     sources = source_frames(crop, {f.img_id for f in record.frames}, progress) if crop else {}
+    default_grow, default_feather = default_widths(image_size(record.folder / record.frames[0].file)[1])
+    grow = default_grow if grow is None else grow
+    feather = default_feather if feather is None else feather
     masks = []
     folder.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:   # the videos are written as the frames come (full-size frames are large)
@@ -163,13 +166,17 @@ def make_portrait(sequence: str | Path, dataset: str | None = None, out: str | N
             rendered = read_image(record.folder / entry.file)
             image, alpha = portrait_frame(rendered, dataset_dir, entry.img_id, grow, feather)
             write_image(folder / f"{k:05d}.png", image)
+            write_image(folder / MASK_DIR / f"{k:05d}.png", np.rint(alpha * 255).astype(np.uint8))
             video.append_data(image)
             if crop:   # the render where the mask is; the source keeps its own full-resolution pixels elsewhere
                 full_video.append_data(paste_back(sources[entry.img_id], image, crop["box"], alpha))
             masks.append(float(alpha.mean()))
-    for stale in folder.glob("[0-9][0-9][0-9][0-9][0-9].png"):   # frames of an earlier, longer run
+    stale_frames = [*folder.glob("[0-9]" * 5 + ".png"), *(folder / MASK_DIR).glob("[0-9]" * 5 + ".png")]
+    for stale in stale_frames:   # frames of an earlier, longer run
         if int(stale.stem) >= len(record.frames):
             stale.unlink()
+    for name in (VIDEO_WITH_AUDIO_NAME, FULL_VIDEO_WITH_AUDIO, *(() if crop else (FULL_VIDEO,))):
+        (folder / name).unlink(missing_ok=True)    # an earlier run's, made with other options
     result = {"folder": folder, "video": folder / VIDEO_NAME, "video_with_audio": None,
               "full_video": folder / FULL_VIDEO if crop else None, "full_video_with_audio": None}
     if sound:
@@ -186,7 +193,8 @@ def make_portrait(sequence: str | Path, dataset: str | None = None, out: str | N
     write_record(folder, record_dict(
         [{"img_id": f.img_id, "aud_id": f.aud_id} for f in record.frames], record.fps, VIDEO_NAME, **meta,
         kind=KIND, portrait_of=str(record.folder), source_kind=record.meta.get("kind"), dataset=str(dataset_dir),
-        mask={"parts": ["head", "neck"], "grow": grow, "feather": feather, "mean_area": round(float(np.mean(masks)), 5)},
+        mask={"parts": ["head", "neck"], "grow": grow, "feather": feather, "files": f"{MASK_DIR}/<index>.png",
+              "mean_area": round(float(np.mean(masks)), 5)},
         audio=str(sound[0]) if sound else None, full_resolution=full_meta))
     return result
 

@@ -68,6 +68,7 @@ def test_portrait_frames_record_videos_and_full_resolution_paste_back(dataset, c
     record = read_sequence_record(out)
     assert record.meta["kind"] == "portrait" and record.meta["source_kind"] == "driving"
     assert record.meta["portrait_of"] == str(seq) and record.meta["step"] == 7
+    assert (record.meta["mask"]["grow"], record.meta["mask"]["feather"]) == default_widths(SIZE) == (0.5, 1.0)
     assert [f.img_id for f in record.frames] == IMG_IDS and [f.aud_id for f in record.frames] == AUD_IDS
     assert record.meta["full_resolution"] == {"video": "video_full.mp4", "size": [SRC_W, SRC_H],
                                               "source": str(dataset.parent / "vids" / "subj_full.mp4"),
@@ -81,6 +82,7 @@ def test_portrait_frames_record_videos_and_full_resolution_paste_back(dataset, c
         alpha = feather_mask(head_neck_region(read_image(dataset / "parsing" / f"{img_id}.png")), *default_widths(SIZE))
         frame = read_image(out / f"{k:05d}.png")
         np.testing.assert_array_equal(frame, blend(real, rendered, alpha))
+        np.testing.assert_array_equal(read_image(out / "mask" / f"{k:05d}.png")[..., 0], np.rint(alpha * 255))
         np.testing.assert_array_equal(frame[alpha == 0], real[alpha == 0])   # the real frame outside the mask
         assert (frame[alpha == 1] == rendered[alpha == 1]).all() and (alpha == 1).sum() > 300
         # the full-resolution frame: the source of that frame number, the render pasted where the mask is
