@@ -145,16 +145,21 @@ def write_crop_video(video: Path, out: Path, box: tuple[int, int, int], out_size
     source's sound copied (re-encoded as AAC when mp4 cannot hold its codec)."""
     x0, y0, side = box
     scaling = f",scale={out_size}:{out_size}:flags=area" if out_size != side else ""
+    failure = None
     for audio in (["-c:a", "copy"], ["-c:a", "aac", "-b:a", "256k"]):
-        with atomic_path(out) as tmp:
-            cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(video),
-                   "-map", "0:v:0", "-map", "0:a:0?", "-vf", f"crop={side}:{side}:{x0}:{y0}{scaling},fps={FPS}",
-                   "-c:v", "libx264", "-crf", str(CRF), "-preset", "fast", "-pix_fmt", "yuv420p", *audio, str(tmp)]
-            done = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
-            if done.returncode == 0:
-                return
-        why = done.stderr.strip().splitlines()
-    raise StepError(f"ffmpeg could not crop {video}: {why[-1] if why else done.returncode}")
+        try:
+            with atomic_path(out) as tmp:   # a failed encoding raises inside: nothing is renamed to crop.mp4
+                cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(video),
+                       "-map", "0:v:0", "-map", "0:a:0?", "-vf", f"crop={side}:{side}:{x0}:{y0}{scaling},fps={FPS}",
+                       "-c:v", "libx264", "-crf", str(CRF), "-preset", "fast", "-pix_fmt", "yuv420p", *audio, str(tmp)]
+                done = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+                if done.returncode != 0:
+                    why = done.stderr.strip().splitlines()
+                    raise StepError(f"ffmpeg could not crop {video}: {why[-1] if why else done.returncode}")
+            return
+        except StepError as exc:
+            failure = exc
+    raise failure
 
 
 def run_crop(dataset_dir: str | Path, *, video: str | Path, force: bool = False, progress: bool = True,

@@ -129,3 +129,11 @@ def test_process_data_crops_first_and_the_steps_read_the_crop(wide_video, tmp_pa
     assert run_pipeline(off, launch=fakes.launch, log=[].append) == 0
     assert fakes.calls["frames"][0]["video"] == str(wide_video) and not (tmp_path / "plain" / "crop.json").exists()
     assert crop_video.read_crop(tmp_path / "plain") is None
+
+
+def test_a_failed_encoding_leaves_no_crop_video(tmp_path):
+    (tmp_path / "bad.mp4").write_bytes(b"not a video")
+    with pytest.raises(StepError, match="ffmpeg could not crop"):
+        crop_video.write_crop_video(tmp_path / "bad.mp4", tmp_path / "crop.mp4", (0, 0, 64), 64)
+    assert list(tmp_path.iterdir()) == [tmp_path / "bad.mp4"]
+
