@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_util import common
+from data_util import common, dataset_space
 from data_util import process_data as pdata
 from data_util.common import StepError, save_image
 from data_util.output_checks import broken_outputs
@@ -85,7 +85,7 @@ def test_warnings_of_a_step_reach_the_console(args, capsys):
 
 
 def test_free_space_and_writability_are_checked_before_any_step(args, monkeypatch):
-    monkeypatch.setattr(pdata.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10, 10, 10))
+    monkeypatch.setattr(dataset_space.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10, 10, 10))
     with pytest.raises(StepError, match=r"not enough space on .*subj: the steps will write about .* GB more "
                                         r"\(8000 frames of 450x450\), 0.0 GB free"):
         pdata.preflight(args, 8000, 450, 450)
