@@ -39,12 +39,12 @@ DEMO_MLP = {"netwidth": 64, "netwidth_fine": 64, "N_samples": 24, "N_importance"
 
 def head_masks(ds) -> list[torch.Tensor]:
     """Head-class pixels (parsing/<id>.png, blue) of each validation frame, bool [H, W]; all True if absent."""
-    from NeRFs.core.utils import read_image
+    from NeRFs.core.utils import read_image_float
     out = []
     for img_id in ds.splits["val"].img_ids:
         p = ds.root / "parsing" / f"{img_id}.png"
         if p.is_file():
-            rgb = read_image(p)
+            rgb = read_image_float(p)
             out.append(torch.from_numpy((rgb[..., 2] > 0.5) & (rgb[..., 0] < 0.5) & (rgb[..., 1] < 0.5)))
         else:
             out.append(torch.ones(ds.H, ds.W, dtype=torch.bool))
@@ -67,22 +67,25 @@ def validation_psnr(t, masks) -> tuple[float, float]:
 def render_seconds(t, size: int | None, repeats: int = 2) -> float:
     """Median seconds of one full validation frame through the backend's inference renderer; ``size``
     renders a size x size frame with the intrinsics scaled (None: the dataset's size)."""
+    from dataclasses import replace
+    from NeRFs.core.audio import sequence_codes
+    from NeRFs.core.models import render_image
     ds, a = t.dataset, t.args
     scale = 1.0 if size is None else size / ds.W
     bc = t.bc_img if size is None else F.interpolate(t.bc_img.permute(2, 0, 1)[None], size=(size, size),
                                                      mode="bilinear", align_corners=False)[0].permute(1, 2, 0)
     models = t.models
-    s = t.settings.for_inference(a.early_stop_T, t.device) if a.backend == "mlp" else \
-        t.settings.for_inference(a.early_stop_T)
+    s = t.settings.for_inference(a.early_stop_T, t.device)
+    cam = replace(t.camera, H=bc.shape[0], W=bc.shape[1], focal=ds.focal * scale, cx=ds.cx * scale, cy=ds.cy * scale,
+                  bc_img=bc)
     pose = ds.splits["val"].poses[0].to(t.device)
-    from NeRFs.core.audio import sequence_codes
     code = sequence_codes(models.audnet, models.attnet, t.auds["val"], False)[0]
     models.eval()
     times = []
     for _ in range(repeats):
         sync(t.device)
         t0 = time.perf_counter()
-        models.render_image(pose, code, bc, ds.focal * scale, ds.cx * scale, ds.cy * scale, a.near, a.far, s)
+        render_image(models, pose, code, cam, s)
         sync(t.device)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
@@ -114,11 +117,10 @@ def run_backend(cfg: dict) -> dict:
     """Train one backend for cfg['steps'] steps, evaluating every cfg['eval_every']; then time renders."""
     from NeRFs.core.allocator import keep_freed_memory
     from NeRFs.core.head import HeadTrainer
-    from NeRFs.grid import select_trainer
     keep_freed_memory()
     torch.set_num_threads(cfg["threads"]) if cfg["threads"] else None
     args = bench_args(Path(cfg["config"]), Path(cfg["basedir"]), "head", cfg["device"], False, **cfg["opts"])
-    t = select_trainer(HeadTrainer, args)(args)
+    t = HeadTrainer(args)
     masks = head_masks(t.dataset)
     curve, step_times, train_s = [], [], 0.0
     for step in range(1, cfg["steps"] + 1):

@@ -34,12 +34,11 @@ def make_trainer(size: int, tmp: Path, device: str, amp: bool, **opts) -> TorsoT
 
 def step_with_head_autograd(t: TorsoTrainer, steps: int) -> float:
     """The original's torso step: gradients flow back through the frozen head and are thrown away."""
-    for p in t._head_parameters():
-        p.requires_grad_(True)
+    for m in t.head.modules():
+        m.requires_grad_(True)
     with mock.patch.object(torso_module.torch, "no_grad", contextlib.nullcontext):
         sec = seconds_per_step(t, steps)
-    for p in t._head_parameters():
-        p.requires_grad_(False)
+    t.head.freeze()
     return sec
 
 

@@ -40,11 +40,14 @@ def render_seconds(t, size: int, repeats: int) -> float:
     """Median seconds of one size x size validation frame of trainer t (intrinsics scaled)."""
     import statistics
     import torch.nn.functional as F
+    from dataclasses import replace
     from NeRFs.core.audio import sequence_codes
+    from NeRFs.core.models import render_image
     ds, a, m = t.dataset, t.args, t.models
     scale = size / ds.W
     bc = F.interpolate(t.bc_img.permute(2, 0, 1)[None], size=(size, size), mode="bilinear")[0].permute(1, 2, 0)
-    s = t.settings.for_inference(a.early_stop_T)
+    s = t.settings.for_inference(a.early_stop_T, t.device)
+    cam = replace(t.camera, H=size, W=size, focal=ds.focal * scale, cx=ds.cx * scale, cy=ds.cy * scale, bc_img=bc)
     pose = ds.splits["val"].poses[0].to(t.device)
     times = []
     with torch.no_grad():
@@ -52,7 +55,7 @@ def render_seconds(t, size: int, repeats: int) -> float:
         for _ in range(repeats):
             torch.cuda.synchronize()
             t0 = time.perf_counter()
-            m.render_image(pose, code, bc, ds.focal * scale, ds.cx * scale, ds.cy * scale, a.near, a.far, s)
+            render_image(m, pose, code, cam, s)
             torch.cuda.synchronize()
             times.append(time.perf_counter() - t0)
     return statistics.median(times)
@@ -79,13 +82,12 @@ def run(cmd: list[str], timeout: int, env=None) -> dict:
 def amp_vs_fp32(data: Path, tmp: Path) -> dict:
     """Train each backend briefly on CUDA, render a validation frame in float32 and with --amp."""
     from NeRFs.core.head import HeadTrainer
-    from NeRFs.grid import select_trainer
     out = {}
     for backend, opts in (("mlp", {"netwidth": 64, "netwidth_fine": 64, "N_samples": 24, "N_importance": 24,
                                    "lrate": 3e-3, "N_rand": 1024}),
                           ("grid", {"backend": "grid", "N_rand": 4096})):
         args = make_args(data, tmp / backend, N_iters=200, device="cuda", testskip=4, **opts)
-        t = select_trainer(HeadTrainer, args)(args)
+        t = HeadTrainer(args)
         t.fit()
         imgs = []
         for amp in (False, True):
@@ -100,9 +102,9 @@ def amp_vs_fp32(data: Path, tmp: Path) -> dict:
 
 def grid_fps_450(data: Path, tmp: Path) -> dict:
     """Frames per second of the grid head (trained 300 steps) rendered at 450x450 on CUDA."""
-    from NeRFs.grid.head import GridHeadTrainer
+    from NeRFs.core.head import HeadTrainer
     args = make_args(data, tmp / "fps", N_iters=300, device="cuda", backend="grid", N_rand=4096, testskip=4)
-    t = GridHeadTrainer(args)
+    t = HeadTrainer(args)
     t.fit()
     render_seconds(t, 450, repeats=2)  # warm-up (kernels, allocator)
     s = render_seconds(t, 450, repeats=10)

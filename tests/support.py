@@ -50,13 +50,13 @@ def parsing_with_a_hidden_neck(root, rise: int = 3):
     com_imgs do (the shirt), and a 'neck' band of ``rise`` rows above the shirt where com_imgs are bc.jpg,
     as a neck whose colours match the filled background. Returns the band of frame 0, bool [H, W]."""
     from PIL import Image
-    from NeRFs.core.utils import read_image
-    bc = read_image(root / "bc.jpg")
+    from NeRFs.core.utils import read_image_float
+    bc = read_image_float(root / "bc.jpg")
     (root / "parsing").mkdir(exist_ok=True)
     band0 = None
     for path in sorted((root / "com_imgs").glob("*.jpg")):
-        head = np.abs(read_image(root / "head_imgs" / path.name) - bc).max(-1) > 0.08
-        body = (np.abs(read_image(path) - bc).max(-1) > 0.08) & ~head
+        head = np.abs(read_image_float(root / "head_imgs" / path.name) - bc).max(-1) > 0.08
+        body = (np.abs(read_image_float(path) - bc).max(-1) > 0.08) & ~head
         band = np.zeros_like(body)
         for r in range(1, rise + 1):
             band[:-r] |= body[r:]

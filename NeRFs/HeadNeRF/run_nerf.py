@@ -6,11 +6,10 @@
 import sys
 
 from NeRFs.core.cli import run_main, train_or_render
-from NeRFs.core.head import HeadTrainer
 
 
 def main(argv=None) -> int:
-    return run_main(train_or_render(HeadTrainer), "head", argv)
+    return run_main(train_or_render("head"), "head", argv)
 
 
 if __name__ == "__main__":

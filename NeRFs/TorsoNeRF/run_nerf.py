@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from NeRFs.core.cli import run_main, train_or_render
+from NeRFs.core.cli import model_options, run_main, train_or_render
 from NeRFs.core.dataset import check_features, load_audio_features
 from NeRFs.core.driving import drive
-from NeRFs.core.torso import TorsoTrainer
+from NeRFs.core.serving import load_talking_head
 from NeRFs.core.utils import UserError
 from adnerf.sequence_record import VIDEO_WITH_AUDIO_NAME
 
@@ -49,7 +49,8 @@ def driving_features(path: str, datadir: str) -> torch.Tensor:
 def drive_command(args) -> Path:
     """Features of --aud_file -> rendered sequence (NeRFs) -> with --with_audio, the sound muxed in from the
     first rendered frame's audio row on. Returns the final video."""
-    result = drive(args, driving_features(args.aud_file, args.datadir), str(args.aud_file))
+    feats = driving_features(args.aud_file, args.datadir)
+    result = drive(args, feats, str(args.aud_file), head=load_talking_head(args, *model_options(args)))
     video = result.video
     if args.with_audio:
         from add_audio.add_audio import MuxError, mux_audio
@@ -63,7 +64,7 @@ def drive_command(args) -> Path:
 
 
 def action(args):
-    return drive_command(args) if args.with_test else train_or_render(TorsoTrainer)(args)
+    return drive_command(args) if args.with_test else train_or_render("torso")(args)
 
 
 def main(argv=None) -> int:

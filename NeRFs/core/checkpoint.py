@@ -20,7 +20,7 @@ from .utils import UserError
 # Names under which the AudioAttNet optimiser state has been stored (the original's spelling first).
 AUDATT_OPTIMIZER_KEYS = ("optimizer_audatt_state_dict", "optimizer_aud_att_state_dict",
                          "optimizer_audattnet_state_dict", "optimizer_AudAtt_state_dict")
-_STEP_RE = re.compile(r"^(\d+)_(head|body|gridhead|gridbody)\.tar$")  # grid*: the grid backend (NeRFs/grid)
+_STEP_RE = re.compile(r"^(\d+)_([a-z]+)\.tar$")  # {step}_{kind}.tar; a backend names its kinds (models.Backend)
 
 
 def save_checkpoint(path: str | Path, payload: dict) -> Path:
@@ -99,7 +99,7 @@ def list_checkpoints(folder: str | Path, kind: str = "head") -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    found = [p for p in folder.iterdir() if _STEP_RE.match(p.name) and p.name.endswith(f"_{kind}.tar")]
+    found = [p for p in folder.iterdir() if (m := _STEP_RE.match(p.name)) and m.group(2) == kind]
     return sorted(found, key=checkpoint_step)
 
 
@@ -130,3 +130,36 @@ def load_optimizer(optimizer: torch.optim.Optimizer, ckpt: dict, keys: tuple[str
             optimizer.load_state_dict(ckpt[key])
             return True
     return False
+
+
+def checkpoint_backend(ckpt: dict) -> str:
+    """The backend that wrote a checkpoint: its ``backend`` key; AD-NeRF's (MLP) files carry none."""
+    return str(ckpt.get("backend", "mlp"))
+
+
+def check_backend(ckpt: dict, path: str | Path, expected: str) -> None:
+    """Raise a one-line UserError when ``ckpt`` was written by another backend than ``expected``, before any
+    weight is read (a file passed by hand with --ft_path / --head_ckpt to the wrong backend)."""
+    found = checkpoint_backend(ckpt)
+    if found != expected:
+        raise UserError(f"checkpoint {path} was written by the {found} backend, but this run uses --backend "
+                        f"{expected}: pass --backend {found} (or set 'backend = {found}' in the config), or "
+                        f"train a {expected} model")
+
+
+def find_head_checkpoint(args, kind: str = "head") -> Path:
+    """--head_ckpt, else the latest *_<kind>.tar in basedir/expname, else in basedir/<id>_head
+    (kind: the backend's head kind, 'head' for the MLP backend)."""
+    if args.head_ckpt:
+        return Path(args.head_ckpt)
+    folders = [Path(args.basedir) / args.expname]
+    if args.expname.endswith("_com"):
+        folders.append(Path(args.basedir) / (args.expname[:-4] + "_head"))
+    for folder in folders:
+        found = list_checkpoints(folder, kind)
+        if found:
+            return found[-1]
+    backend = f" --backend {args.backend}" if getattr(args, "backend", "mlp") != "mlp" else ""
+    raise UserError(f"no head checkpoint (*_{kind}.tar) in {' or '.join(map(str, folders))}: train the Head-NeRF"
+                    f"{' with' + backend if backend else ''} first (python NeRFs/HeadNeRF/run_nerf.py --config "
+                    f"<datadir>/HeadNeRF_config.txt{backend}) or pass --head_ckpt PATH")

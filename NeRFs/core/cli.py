@@ -12,17 +12,30 @@ from .config import parse_args
 from .utils import UserError
 
 
-def train_or_render(trainer_cls) -> Callable:
-    """The default action: ``--render_only`` renders the validation frames (the serving object: no trainer,
-    no optimiser), otherwise train / resume."""
+def model_options(args) -> tuple:
+    """(backend, training render settings) of the options: the one place both are made from them; trainers,
+    serving and driving are handed these."""
+    from .backends import backend_for
+    backend = backend_for(args)
+    return backend, backend.render_settings(args)
+
+
+def train_or_render(kind: str) -> Callable:
+    """The default action of ``kind`` ('head' | 'torso'): ``--render_only`` renders the validation frames
+    (the serving object: no trainer, no optimiser), otherwise train / resume."""
+    if kind not in ("head", "torso"):
+        raise ValueError(f"kind must be 'head' or 'torso', not {kind!r}")
+
     def action(args):
+        backend, settings = model_options(args)
         if args.render_only:
             from .render_only import render_validation
-            return render_validation(args, "torso" if "body" in trainer_cls.ckpt_kinds else "head")
-        from NeRFs.grid import select_trainer  # --backend grid: the grid counterpart of trainer_cls
+            return render_validation(args, kind, backend, settings)
         from .distributed import distributed_trainer  # under torchrun: data-parallel over the ranks
-        trainer = distributed_trainer(select_trainer(trainer_cls, args))(args)
-        return trainer.fit()
+        from .head import HeadTrainer
+        from .torso import TorsoTrainer
+        trainer_cls = HeadTrainer if kind == "head" else TorsoTrainer
+        return distributed_trainer(trainer_cls)(args, backend, settings).fit()
     return action
 
 

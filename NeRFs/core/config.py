@@ -1,14 +1,16 @@
 """Command line and config files of HeadNeRF / TorsoNeRF (configargparse, the original option names).
 
-The original's config files are accepted as they are. Three of its flags were ``store_false``, so writing
-``--use_viewdirs`` turned view directions *off*; here ``use_viewdirs``, ``white_bkgd`` and ``no_batching``
-are honest switches (``--use_viewdirs`` / ``--no-use_viewdirs``, or ``use_viewdirs = True`` in a config)
-with the original defaults (all True). Options of the original that only concerned LLFF/Blender data, or
-that it parsed and never read, are accepted and ignored (not shown by --help) so old configs still parse.
+The original's config files are accepted as they are. Two of its flags were ``store_false``, so writing
+``--use_viewdirs`` turned view directions *off*; here ``use_viewdirs`` and ``white_bkgd`` are honest
+switches (``--use_viewdirs`` / ``--no-use_viewdirs``, or ``use_viewdirs = True`` in a config) with the
+original defaults (both True). Options of the original that only concerned LLFF/Blender data, or
+that it parsed and never read, are accepted and ignored (not shown by --help) so old configs still parse;
+options that did nothing here and were removed (``REMOVED_OPTIONS``) are accepted with a one-line warning.
 """
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import configargparse
@@ -20,6 +22,12 @@ from .utils import UserError
 from .validate import validate_args
 
 BOOL = argparse.BooleanOptionalAction
+# removed because they changed nothing: a config (or command line) naming one gets a warning, not a refusal
+REMOVED_OPTIONS = {
+    "dim_aud_body": (int, "the torso reads the head's audio code, of --dim_aud values"),
+    "i_video": (int, "no video is rendered during training; validation renders write video.mp4 every --i_testset"),
+    "no_batching": (BOOL, "rays always come from one image per step (the original's only mode for audface data)"),
+}
 
 
 def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
@@ -49,7 +57,6 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
     g.add_argument("--N_iters", type=int, default=400000)
     g.add_argument("--nosmo_iters", type=int, default=200000, help="AudioAttNet smoothing starts after this")
     g.add_argument("--sample_rate", type=float, default=0.95, help="share of rays inside the face rect")
-    g.add_argument("--no_batching", action=BOOL, default=True, help="rays from one image per step")
     g.add_argument("--no_reload", action=BOOL, default=False, help="do not resume from checkpoints")
     g.add_argument("--ft_path", type=str, default=None, help="checkpoint to start from")
     g.add_argument("--seed", type=int, default=0, help="seeds network init, ray and depth sampling")
@@ -82,7 +89,6 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
         g.add_argument(f"--{name}", type=int, default=default)
     if kind == "torso":
         g = p.add_argument_group("torso")
-        g.add_argument("--dim_aud_body", type=int, default=64)
         g.add_argument("--head_ckpt", type=str, default=None, help="head checkpoint (default: latest in basedir/expname)")
         g.add_argument("--test_pose_file", type=str, default="transforms_val.json")
         g.add_argument("--test_size", type=int, default=-1, help="frames to drive, -1 = whole audio")
@@ -99,18 +105,24 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
                             "parsing), 0 (off, as the original) with --backend mlp")
         g.add_argument("--rst_dir", type=str, default="test_aud_rst",
                        help="driving: output folder, inside basedir/expname unless absolute")
-    from NeRFs.grid.options import add_grid_options  # --backend and the grid backend's options
-    add_grid_options(p)
+    from .backends import BACKENDS  # --backend and each backend's own options
+    p.add_argument("--backend", choices=tuple(BACKENDS), default="mlp",
+                   help="mlp: AD-NeRF's networks (default); grid: tri-plane encoding + small MLPs + occupancy grid "
+                        "(docs/grid_backend.md)")
+    for backend in BACKENDS.values():
+        backend.add_options(p)
     # accepted for old configs, ignored: the original's LLFF / Blender options, and options it parsed but
-    # never read (dataset_type, test_file, i_video, render_test); hidden from --help because they do nothing
+    # never read (dataset_type, test_file, render_test); hidden from --help because they do nothing
     g = p.add_argument_group("accepted for old configs, ignored")
     for name, typ, default in (("render_factor", int, 0), ("precrop_iters", int, 0), ("precrop_frac", float, 0.5),
                                ("shape", str, "greek"), ("factor", int, 8), ("llffhold", int, 8),
-                               ("dataset_type", str, "audface"), ("test_file", str, "transforms_test.json"),
-                               ("i_video", int, 50000)):
+                               ("dataset_type", str, "audface"), ("test_file", str, "transforms_test.json")):
         g.add_argument(f"--{name}", type=typ, default=default, help=argparse.SUPPRESS)
     for name in ("half_res", "no_ndc", "spherify", "render_test"):
         g.add_argument(f"--{name}", action=BOOL, default=False, help=argparse.SUPPRESS)
+    for name, (typ, _) in REMOVED_OPTIONS.items():
+        g.add_argument(f"--{name}", default=None, help=argparse.SUPPRESS,
+                       **({"action": typ} if typ is BOOL else {"type": typ}))
     return p
 
 
@@ -154,12 +166,17 @@ def parse_args(argv: list[str] | None = None, kind: str = "head") -> argparse.Na
     if config:
         check_config_keys(parser, Path(config))
     args = parser.parse_args(argv)
+    for name, (_, why) in REMOVED_OPTIONS.items():
+        if getattr(args, name) is not None:
+            print(f"warning: option '{name}' was removed ({why}); it is ignored: delete it from the config",
+                  file=sys.stderr)
+        delattr(args, name)
     # driving uses consecutive poses unless a testskip is named (the original skipped 8 silently)
     args.testskip_given = args.testskip is not None
     args.testskip = args.testskip if args.testskip_given else DEFAULT_TESTSKIP
     if kind == "torso":
-        from NeRFs.grid.options import GRID_TORSO_MASK_LOSS
+        from .backends import backend_for
         args.torso_mask_loss_given = args.torso_mask_loss is not None
         if not args.torso_mask_loss_given:
-            args.torso_mask_loss = GRID_TORSO_MASK_LOSS if args.backend == "grid" else 0.0
+            args.torso_mask_loss = backend_for(args).torso_mask_loss_default
     return resolve_paths(validate_args(args))

@@ -16,7 +16,7 @@ import torch
 from adnerf.media import decode_problem, read_image as read_uint8_image
 
 from .regions import parsing_labels
-from .utils import UserError, read_image
+from .utils import UserError, read_image_float
 
 # Audio features may legitimately be a frame or two shorter than the video (rounding of the audio
 # length); more than this is a broken dataset, not rounding.
@@ -155,7 +155,7 @@ class AudFaceDataset:
         bc_path = self.root / "bc.jpg"
         if not bc_path.is_file():
             raise UserError(f"missing background image {bc_path} (written by preprocessing step 4)")
-        self.bc_img = torch.from_numpy(read_image(bc_path))  # [H, W, 3]
+        self.bc_img = torch.from_numpy(read_image_float(bc_path))  # [H, W, 3]
         self.H, self.W = self.bc_img.shape[:2]
         self.splits: dict[str, FrameSet] = {}
         for split in splits:
@@ -195,7 +195,7 @@ class AudFaceDataset:
     def image(self, split: str, k: int) -> torch.Tensor:
         """Frame k of a split as float32 [H, W, 3] in [0, 1]."""
         path = self.splits[split].image_paths[k]
-        img = read_image(path)
+        img = read_image_float(path)
         if img.shape[:2] != (self.H, self.W):
             raise UserError(f"{path} is {img.shape[1]}x{img.shape[0]} but bc.jpg is {self.W}x{self.H}")
         return torch.from_numpy(img)

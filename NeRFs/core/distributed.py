@@ -72,9 +72,9 @@ def average_gradients(params: list[torch.Tensor], world: int) -> None:
 class DistributedMixin:
     """Mixed in front of a Trainer class by ``distributed_trainer``; see the module docstring."""
 
-    def __init__(self, args):
+    def __init__(self, args, *more, **options):
         self.rank, self.world, args.device = init_from_env(args.device)
-        super().__init__(args)
+        super().__init__(args, *more, **options)
         self.is_main = self.rank == 0
         for opt in self.optimizers():
             opt.register_step_pre_hook(self._average_hook)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .utils import read_image
+from .utils import read_image_float
 
 MAX_FRAMES_READ = 400  # the union over every k-th frame: head motion is slow, the margin covers the rest
 BACKGROUND, BODY, HEAD = 0, 1, 2  # labels of parsing_labels
@@ -39,7 +39,7 @@ def parsing_union(root: Path, img_ids, kind: str, size: tuple[int, int], margin:
         return None
     union = np.zeros(size, dtype=bool)
     for p in tqdm(paths, desc=f"{kind} region", leave=False, dynamic_ncols=True):
-        labels = parsing_labels(read_image(p))
+        labels = parsing_labels(read_image_float(p))
         if labels.shape != size:
             return None
         union |= labels == HEAD if kind == "head" else labels != BACKGROUND

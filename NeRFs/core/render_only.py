@@ -17,13 +17,14 @@ from tqdm import tqdm
 from .dataset import check_poses, load_audio_features, load_transforms, select_audio
 from .sequence import SequenceWriter, write_metrics
 from .serving import load_head_renderer, load_talking_head
-from .utils import mse_to_psnr, read_image
+from .utils import mse_to_psnr, read_image_float
 
 
-def render_validation(args: argparse.Namespace, kind: str) -> dict:
-    """Render every ``testskip``-th validation frame with its own pose and audio; kind: 'head' | 'torso'.
+def render_validation(args: argparse.Namespace, kind: str, backend=None, settings=None) -> dict:
+    """Render every ``testskip``-th validation frame with its own pose and audio; kind: 'head' | 'torso';
+    ``backend`` and training ``settings`` as serving takes them (default: from args).
     Returns metrics.json's content (psnr_per_frame empty without validation images)."""
-    model = load_talking_head(args) if kind == "torso" else load_head_renderer(args)
+    model = (load_talking_head if kind == "torso" else load_head_renderer)(args, backend, settings)
     root = Path(args.datadir)
     pose_file = root / "transforms_val.json"
     frames = load_transforms(pose_file)["frames"][::max(args.testskip, 1)]
@@ -45,7 +46,7 @@ def render_validation(args: argparse.Namespace, kind: str) -> dict:
             seq.add(rgb, img_ids[k], aud_ids[k])
             target = image_dir / f"{img_ids[k]}.jpg"
             if target.is_file():
-                psnrs.append(mse_to_psnr(((rgb.cpu() - torch.from_numpy(read_image(target))) ** 2).mean()))
+                psnrs.append(mse_to_psnr(((rgb.cpu() - torch.from_numpy(read_image_float(target))) ** 2).mean()))
     if psnrs and len(psnrs) != len(frames):  # a partial score would not say which frames it covers
         psnrs = []
     res = write_metrics(folder, model.step, psnrs, len(frames), seq.video_path)

@@ -234,9 +234,3 @@ class Trainer:
             tqdm.write(f"[{self.args.expname}] step {step}: validation PSNR {res['psnr_mean']:.2f} dB "
                        f"over {res['frames']} frames")
         return res
-
-    def render_only(self) -> dict:
-        """--render_only: the validation frames of the saved checkpoint, rendered by the serving object
-        (render_only.py), which loads no optimiser and reads no training image."""
-        from .render_only import render_validation
-        return render_validation(self.args, "torso" if len(self.ckpt_kinds) > 1 else "head")

@@ -18,8 +18,7 @@ POSITIVE_COUNTS = {
     "dim_aud": "audio code size", "win_size": "audio rows", "smo_size": "frames smoothed",
     "lrate_decay": "thousands of steps per x0.1", "i_print": "steps between printouts",
     "i_img": "steps between validation images", "i_weights": "steps between checkpoints",
-    "i_testset": "steps between validation renders", "i_video": "steps between videos",
-    "video_fps": "frames per second", "dim_aud_body": "audio code size",
+    "i_testset": "steps between validation renders", "video_fps": "frames per second",
 }
 NON_NEGATIVE_COUNTS = {"N_importance": "fine samples per ray (0: no fine network)", "N_iters": "training steps",
                        "nosmo_iters": "steps before smoothing", "multires": "frequencies",

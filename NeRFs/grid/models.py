@@ -1,4 +1,7 @@
-"""The grid backend's head: GridField + OccupancyGrid + the original AudioNet / AudioAttNet."""
+"""The grid backend's models (NeRFs/core/models.py's hooks): the head (GridField + OccupancyGrid + the
+original AudioNet / AudioAttNet) and the torso (GridField + OccupancyGrid over the torso camera's frustum),
+their optimisers (Adam with RAD-NeRF's settings, lr decaying 10x over ``N_iters``), the sparsity loss and
+the occupancy updates; ``GridBackend`` plugs them in (NeRFs/core/backends.py)."""
 from __future__ import annotations
 
 import argparse
@@ -6,20 +9,15 @@ from dataclasses import dataclass
 
 import torch
 
-from NeRFs.core.checkpoint import load_module
+from NeRFs.core.checkpoint import check_backend, load_module
+from NeRFs.core.conditioning import head_cond_dim
+from NeRFs.core.models import Backend, Camera, Model, audio_nets, load_audio_nets
 from NeRFs.core.networks import AudioAttNet, AudioNet
-from NeRFs.core.rays import get_rays
-from NeRFs.core.regions import scatter_rays
 
-from .field import GridField
-from .kinds import check_backend
+from .field import GridField, frustum_aabb
 from .occupancy import OccupancyGrid
+from .options import GRID_TORSO_MASK_LOSS, add_grid_options
 from .render import GridSettings, render_rays_grid, render_rays_grid_chunked
-
-
-def grid_settings(args: argparse.Namespace) -> GridSettings:
-    return GridSettings(samples=args.grid_samples, perturb=args.perturb, white_bkgd=args.white_bkgd,
-                        chunk=args.chunk, use_occupancy=args.occupancy, amp=args.amp)
 
 
 def build_grid_field(args: argparse.Namespace, aabb: torch.Tensor, cond_dim: int) -> GridField:
@@ -79,59 +77,118 @@ def set_decayed_lr(optimizer: torch.optim.Optimizer, step: int, n_iters: int) ->
 
 
 @dataclass
-class GridHeadModels:
+class GridModel(Model):
+    """A GridField with its OccupancyGrid: what the grid head and torso share."""
     field: GridField
     occ: OccupancyGrid
-    audnet: AudioNet
-    attnet: AudioAttNet
 
-    @classmethod
-    def build(cls, args: argparse.Namespace, aud_channels: int, aabb: torch.Tensor,
-              device: torch.device) -> "GridHeadModels":
-        return cls(build_grid_field(args, aabb, args.dim_aud).to(device), build_occupancy(args, aabb).to(device),
-                   AudioNet(args.dim_aud, args.win_size, in_channels=aud_channels).to(device),
-                   AudioAttNet(seq_len=args.smo_size).to(device))
-
-    def modules(self):
-        return (self.field, self.occ, self.audnet, self.attnet)
-
-    def state_dicts(self) -> dict:
+    def field_state_dicts(self) -> dict:
         return {"backend": "grid", "grid_field_state_dict": self.field.state_dict(),
-                "occupancy_state_dict": self.occ.state_dict(),
-                "network_audnet_state_dict": self.audnet.state_dict(),
-                "network_audattnet_state_dict": self.attnet.state_dict()}
+                "occupancy_state_dict": self.occ.state_dict()}
 
-    def load(self, ckpt: dict, path) -> None:
+    def load_field(self, ckpt: dict, path) -> None:
         check_backend(ckpt, path, "grid")
         load_module(self.field, ckpt, "grid_field_state_dict", path)
         load_module(self.occ, ckpt, "occupancy_state_dict", path)
-        load_module(self.audnet, ckpt, "network_audnet_state_dict", path)
-        load_module(self.attnet, ckpt, "network_audattnet_state_dict", path)
 
-    def eval(self) -> None:
-        for m in self.modules():
-            m.eval()
+    def set_learning_rate(self, optimizers, step: int, args: argparse.Namespace) -> float:
+        for opt in optimizers:
+            set_decayed_lr(opt, step, args.N_iters)
+        return optimizers[0].param_groups[0]["lr"]
 
-    def train(self) -> None:
-        for m in self.modules():
-            m.train()
+    def regulariser(self, cond: torch.Tensor, args: argparse.Namespace, generator) -> torch.Tensor:
+        return args.grid_sparsity * box_sparsity(self.field, cond, SPARSITY_POINTS, generator)
 
-    def render_rays(self, rays_o, rays_d, near, far, bc_rgb, code, s: GridSettings, generator=None) -> dict:
-        """Training render of [R, 3] rays for the audio code [dim_aud] (see render.render_rays_grid)."""
-        return render_rays_grid(self.field, self.occ, rays_o, rays_d, near, far, bc_rgb, code, s, generator)
+    @torch.no_grad()
+    def before_step(self, step: int, args: argparse.Namespace, probe, generator) -> None:
+        """Every ``occ_update`` steps: probe the grid with the condition of a random training frame."""
+        if not args.occupancy or (step - 1) % max(args.occ_update, 1):
+            return
+        cond = probe()
+        self.occ.update(lambda p: self.field.density(p, cond)[0], generator)
 
-    def render_image(self, pose: torch.Tensor, code: torch.Tensor, bc_img: torch.Tensor, focal: float,
-                     cx: float, cy: float, near: float, far: float, s: GridSettings, rows: slice = slice(None),
-                     region: torch.Tensor | None = None) -> dict:
-        """As HeadModels.render_image: pose [4, 4], code [dim_aud], bc_img [H, W, 3] -> rgb_map [h, W, 3],
-        disp_map, acc_map [h, W]; ``region`` (bool [H * W]) renders only those pixels (regions.py)."""
-        rays_o, rays_d = get_rays(bc_img.shape[0], bc_img.shape[1], focal, pose, cx, cy)
-        rays_o, rays_d, bc = rays_o[rows], rays_d[rows], bc_img[rows]
-        o, d, c = rays_o.reshape(-1, 3), rays_d.reshape(-1, 3), bc.reshape(-1, 3)
-        if region is not None and rows == slice(None):
-            fill = {"rgb_map": c, "disp_map": torch.zeros_like(c[:, 0]), "acc_map": torch.zeros_like(c[:, 0])}
-            out = scatter_rays(render_rays_grid_chunked(self.field, self.occ, o[region], d[region], near, far,
-                                                        c[region], code, s), region, fill)
-        else:
-            out = render_rays_grid_chunked(self.field, self.occ, o, d, near, far, c, code, s)
-        return {k: v.reshape(*rays_o.shape[:2], *v.shape[1:]) for k, v in out.items()}
+    def occupancy_grids(self) -> list:
+        return [self.occ]
+
+    def step_logs(self) -> dict[str, float]:
+        return {"occupied": self.occ.occupied_fraction()}
+
+    def render_rays(self, rays_o, rays_d, near, far, bc_rgb, cond, s: GridSettings, generator=None) -> dict:
+        """Training render of [R, 3] rays for the condition [C] (see render.render_rays_grid)."""
+        return render_rays_grid(self.field, self.occ, rays_o, rays_d, near, far, bc_rgb, cond, s, generator)
+
+    def render_chunked(self, rays_o, rays_d, near, far, bc_rgb, cond, s: GridSettings,
+                       keys=("rgb_map", "disp_map", "acc_map")) -> dict:
+        return render_rays_grid_chunked(self.field, self.occ, rays_o, rays_d, near, far, bc_rgb, cond, s,
+                                        keys=keys)
+
+
+def grid_parts(args: argparse.Namespace, aabb: torch.Tensor, cond_dim: int, device) -> tuple:
+    return build_grid_field(args, aabb, cond_dim).to(device), build_occupancy(args, aabb).to(device)
+
+
+def frustum_of(cam: Camera, poses: torch.Tensor) -> torch.Tensor:
+    """The box [2, 3] that the frustums of ``poses`` [N, 4, 4] (CPU) span between near and far."""
+    return frustum_aabb(poses, cam.H, cam.W, cam.focal, cam.cx, cam.cy, cam.near, cam.far)
+
+
+@dataclass
+class GridHead(GridModel):
+    """The grid head: its field and occupancy grid over the training cameras' frustums, AudioNet, AudioAttNet."""
+    audnet: AudioNet = None
+    attnet: AudioAttNet = None
+
+    @classmethod
+    def build(cls, args: argparse.Namespace, aud_channels: int, camera: Camera, device) -> "GridHead":
+        aabb = frustum_of(camera, camera.train_poses)
+        return cls(*grid_parts(args, aabb, head_cond_dim(args), device), *audio_nets(args, aud_channels, device))
+
+    def state_dicts(self) -> dict:
+        return {**self.field_state_dicts(), "network_audnet_state_dict": self.audnet.state_dict(),
+                "network_audattnet_state_dict": self.attnet.state_dict()}
+
+    def load(self, ckpt: dict, path) -> None:
+        self.load_field(ckpt, path)
+        load_audio_nets(self, ckpt, path)
+
+    def optimizers(self, args: argparse.Namespace) -> list[torch.optim.Optimizer]:
+        net_lr = args.grid_lrate_net
+        opts = [torch.optim.Adam(m.parameters(), lr=lr, betas=(0.9, 0.99))
+                for m, lr in ((self.audnet, net_lr), (self.attnet, net_lr * 5))]
+        for opt, base in zip(opts, (net_lr, net_lr * 5)):
+            opt.param_groups[0]["base_lr"] = base
+        return [grid_optimizer(self.field, args), *opts]
+
+
+@dataclass
+class GridTorso(GridModel):
+    """The grid torso: a field and occupancy grid over the torso camera's frustum."""
+
+    @classmethod
+    def build(cls, args: argparse.Namespace, camera: Camera, cond_dim: int, device) -> "GridTorso":
+        return cls(*grid_parts(args, frustum_of(camera, camera.torso_c2w[None].cpu()), cond_dim, device))
+
+    def state_dicts(self) -> dict:
+        return self.field_state_dicts()
+
+    def load(self, ckpt: dict, path) -> None:
+        self.load_field(ckpt, path)
+
+    def optimizers(self, args: argparse.Namespace) -> list[torch.optim.Optimizer]:
+        return [grid_optimizer(self.field, args)]
+
+
+class GridBackend(Backend):
+    """``--backend grid``: checkpoints ``{step}_gridhead.tar`` / ``{step}_gridbody.tar`` holding
+    ``backend: "grid"``, so neither backend resumes from the other's files."""
+    name = "grid"
+    head_kind, body_kind = "gridhead", "gridbody"
+    Head = GridHead
+    Torso = GridTorso
+    torso_mask_loss_default = GRID_TORSO_MASK_LOSS
+    add_options = staticmethod(add_grid_options)
+
+    @staticmethod
+    def render_settings(args: argparse.Namespace) -> GridSettings:
+        return GridSettings(samples=args.grid_samples, perturb=args.perturb, white_bkgd=args.white_bkgd,
+                            chunk=args.chunk, use_occupancy=args.occupancy, amp=args.amp)

@@ -3,17 +3,14 @@ from __future__ import annotations
 
 import argparse
 
-BACKENDS = ("mlp", "grid")
 # the grid torso's default --torso_mask_loss: on the real video it closes the see-through neck
 # (docs/grid_backend.md "On a real video"); the MLP backend keeps the original's 0
 GRID_TORSO_MASK_LOSS = 0.1
 
 
 def add_grid_options(parser) -> None:
-    """``--backend`` and the grid backend's own options (ignored by the MLP backend)."""
-    g = parser.add_argument_group("backend (docs/grid_backend.md)")
-    g.add_argument("--backend", choices=BACKENDS, default="mlp",
-                   help="mlp: AD-NeRF's networks (default); grid: tri-plane encoding + small MLPs + occupancy grid")
+    """The grid backend's own options (ignored by the other backends)."""
+    g = parser.add_argument_group("grid backend (docs/grid_backend.md)")
     g.add_argument("--grid_encoding", choices=("triplane", "hash"), default="triplane",
                    help="spatial encoding of the grid backend")
     g.add_argument("--grid_levels", type=int, default=4, help="grid backend: encoding levels")

@@ -44,7 +44,9 @@ class GridSettings:
     inference: bool = False
     segment: int = 16
 
-    def for_inference(self, early_stop_T: float = 1e-4) -> "GridSettings":
+    def for_inference(self, early_stop_T: float = 1e-4, device: torch.device | str | None = None) -> "GridSettings":
+        """Settings for display renders: no jitter, early ray termination (the signature of
+        ``RenderSettings.for_inference``; the grid's batches do not depend on the device)."""
         return replace(self, perturb=0.0, early_stop_T=early_stop_T, inference=True)
 
 

@@ -24,7 +24,7 @@ def test_original_defaults_and_honest_switches():
     a = build_parser("head").parse_args([])
     assert (a.N_rand, a.N_samples, a.N_importance, a.lrate, a.lrate_decay) == (2048, 64, 128, 5e-4, 250)
     assert (a.nosmo_iters, a.smo_size, a.dim_aud, a.win_size, a.N_iters) == (200000, 8, 64, 16, 400000)
-    assert a.use_viewdirs and a.white_bkgd and a.no_batching  # the original's (store_false) defaults
+    assert a.use_viewdirs and a.white_bkgd  # the original's (store_false) defaults
     p = build_parser("head")
     assert p.parse_args(["--use_viewdirs"]).use_viewdirs is True  # the original turned it off here
     assert p.parse_args(["--no-use_viewdirs"]).use_viewdirs is False
@@ -73,10 +73,27 @@ def test_relative_paths_resolve_against_cwd_or_repository(tmp_path, monkeypatch)
 def test_options_that_do_nothing_are_accepted_but_not_offered():
     p = build_parser("torso")
     text = p.format_help()
-    for name in ("render_test", "dataset_type", "test_file", "i_video", "half_res", "llffhold"):
+    for name in ("render_test", "dataset_type", "test_file", "i_video", "half_res", "llffhold", "dim_aud_body",
+                 "no_batching"):
         assert f"--{name}" not in text, name
-    a = p.parse_args(["--dataset_type", "audface", "--test_file", "t.json", "--i_video", "5", "--render_test"])
-    assert a.i_video == 5 and a.render_test
+    a = p.parse_args(["--dataset_type", "audface", "--test_file", "t.json", "--render_test"])
+    assert a.render_test
+
+
+@pytest.mark.parametrize("line", ["i_video = 0", "dim_aud_body = 64", "no_batching = False", "no_batching = True"])
+def test_a_config_naming_a_removed_option_parses_with_a_one_line_warning(tmp_path, capsys, line):
+    """--i_video (once validated: 'i_video = 0' was refused), --dim_aud_body (never read) and --no_batching
+    (rays always from one image) were removed; an old config naming one still trains, and says so."""
+    data = tmp_path / "Obama"
+    data.mkdir()
+    cfg = tmp_path / "TorsoNeRF_config.txt"
+    cfg.write_text(ORIGINAL_HEAD_CONFIG.format(datadir=data, basedir=data / "logs") + line + "\n")
+    a = parse_args(["--config", str(cfg)], "torso")
+    name = line.split()[0]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"warning: option '{name}' was removed" in err[0] and not hasattr(a, name)
+    parse_args(["--datadir", str(data)], "head")
+    assert capsys.readouterr().err == ""  # no warning without it
 
 
 def test_the_shared_list_of_nerf_options_is_the_parsers():

@@ -61,7 +61,7 @@ def test_corrupt_image_and_bad_transforms(dataset_copy):
 
 def test_command_line_prints_one_line_errors(dataset_copy, tmp_path, capsys):
     (dataset_copy / "bc.jpg").unlink()
-    code = run_main(train_or_render(HeadTrainer), "head", ["--config", str(dataset_copy / "HeadNeRF_config.txt"),
+    code = run_main(train_or_render("head"), "head", ["--config", str(dataset_copy / "HeadNeRF_config.txt"),
                                           "--datadir", str(dataset_copy), "--basedir", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: missing background image") and "Traceback" not in err

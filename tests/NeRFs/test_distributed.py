@@ -34,9 +34,8 @@ def _worker(rank: int, world: int, port: int, root: str, out: str, backend: str)
     torch.set_num_threads(1)
     from NeRFs.core.distributed import distributed_trainer, leave_process_group
     from NeRFs.core.head import HeadTrainer
-    from NeRFs.grid import select_trainer
     args = make_args(Path(root), Path(out), N_iters=STEPS, **SETTINGS[backend])
-    t = distributed_trainer(select_trainer(HeadTrainer, args))(args)
+    t = distributed_trainer(HeadTrainer)(args)
     t.resume()
     losses, first_rays = [], None
     for step in range(1, STEPS + 1):

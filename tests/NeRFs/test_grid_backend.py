@@ -8,7 +8,6 @@ from NeRFs.core.head import HeadTrainer
 from NeRFs.core.utils import UserError
 from NeRFs.grid.encoding import HashGridEncoding, TriPlaneEncoding
 from NeRFs.grid.field import GridField
-from NeRFs.grid.head import GridHeadTrainer
 from NeRFs.grid.occupancy import OccupancyGrid
 from tests.support import fit_measured, make_args, parsing_with_a_hidden_neck
 
@@ -102,7 +101,7 @@ def test_occupancy_query_is_the_cell_of_each_point():
 @pytest.fixture(scope="module")
 def grid_trained(synthetic_root, tmp_path_factory):
     """A grid head trained for 150 steps (seconds), with its validation PSNR before and after."""
-    return fit_measured(GridHeadTrainer(make_args(synthetic_root, tmp_path_factory.mktemp("grid_logs"),
+    return fit_measured(HeadTrainer(make_args(synthetic_root, tmp_path_factory.mktemp("grid_logs"),
                                                   N_iters=150, i_weights=75, **GRID)), [0, 1])
 
 
@@ -132,7 +131,7 @@ def test_checkpoint_round_trip_and_resume(grid_trained, synthetic_root):
     assert [p.name for p in ckpts] == ["000075_gridhead.tar", "000150_gridhead.tar"]
     ckpt = load_checkpoint(ckpts[-1])
     assert ckpt["backend"] == "grid" and ckpt["global_step"] == 150
-    again = GridHeadTrainer(make_args(synthetic_root, t.out_dir.parent, N_iters=150, i_weights=75, **GRID))
+    again = HeadTrainer(make_args(synthetic_root, t.out_dir.parent, N_iters=150, i_weights=75, **GRID))
     assert again.resume() == 150
     for a, b in zip(t.models.field.state_dict().values(), again.models.field.state_dict().values()):
         assert torch.equal(a, b)
@@ -140,6 +139,8 @@ def test_checkpoint_round_trip_and_resume(grid_trained, synthetic_root):
     img_a = next(t.render_split("val", 150, [0]))[1]
     img_b = next(again.render_split("val", 150, [0]))[1]
     assert torch.equal(img_a, img_b)
+    # a render stopped after its first frame leaves the shared model in train mode (as the other tests expect)
+    assert all(m.training for m in (*t.models.modules(), *again.models.modules()))
 
 
 def test_wrong_checkpoint_kind_is_a_one_line_error(grid_trained, synthetic_root, tmp_path):
@@ -152,7 +153,7 @@ def test_wrong_checkpoint_kind_is_a_one_line_error(grid_trained, synthetic_root,
     mlp = HeadTrainer(make_args(synthetic_root, tmp_path, N_iters=1))
     mlp.fit()  # an MLP checkpoint at step 1
     mlp_ckpt = list_checkpoints(mlp.out_dir, "head")[-1]
-    grid = GridHeadTrainer(make_args(synthetic_root, tmp_path / "g", N_iters=1, ft_path=str(mlp_ckpt), **GRID))
+    grid = HeadTrainer(make_args(synthetic_root, tmp_path / "g", N_iters=1, ft_path=str(mlp_ckpt), **GRID))
     with pytest.raises(UserError, match="written by the mlp backend.*--backend mlp") as exc:
         grid.resume()
     assert "\n" not in str(exc.value)
@@ -186,7 +187,7 @@ def test_inference_renderer_matches_the_training_renderer(grid_trained):
 
 
 def test_grid_training_step_on_device(device, synthetic_root, tmp_path):
-    t = GridHeadTrainer(make_args(synthetic_root, tmp_path, N_iters=3, **{**GRID, "device": str(device)}))
+    t = HeadTrainer(make_args(synthetic_root, tmp_path, N_iters=3, **{**GRID, "device": str(device)}))
     for step in (1, 2, 3):
         logs = t.train_step(step, *t.step_randomness(step))
     assert np.isfinite(logs["loss"]) and t.models.field.aabb.device.type == device.type
@@ -201,7 +202,7 @@ def _torso_opacity(trainer, pixels: np.ndarray) -> float:
     o, d = rays_at(coords, ds.focal, trainer.torso_c2w, ds.cx, ds.cy)
     with torch.no_grad():
         cond = trainer.condition("train", 0, ds.splits["train"].poses[0])[1]
-        out = render_rays_grid(trainer.field, trainer.occ, o, d, a.near, a.far, torch.zeros_like(o), cond,
+        out = render_rays_grid(trainer.torso.field, trainer.torso.occ, o, d, a.near, a.far, torch.zeros_like(o), cond,
                                trainer.settings.for_inference(1e-4))
     return float((1 - out["trans_last"]).mean())
 
@@ -209,14 +210,14 @@ def _torso_opacity(trainer, pixels: np.ndarray) -> float:
 def test_torso_mask_loss_makes_a_neck_the_image_cannot_tell_opaque(grid_trained, dataset_copy, tmp_path):
     """The see-through neck of a real video: where com_imgs equal bc.jpg, the image loss accepts a transparent
     torso; the parsing says 'neck' there, and --torso_mask_loss makes the torso opaque."""
-    from NeRFs.grid.torso import GridTorsoTrainer
+    from NeRFs.core.torso import TorsoTrainer
     t, _, _ = grid_trained
     band = parsing_with_a_hidden_neck(dataset_copy)
     assert band.sum() >= 10
     head = list_checkpoints(t.out_dir, "gridhead")[-1]
     opacity = {}
     for weight in (0.0, 1.0):
-        torso = GridTorsoTrainer(make_args(dataset_copy, tmp_path / f"w{weight}", kind="torso", N_iters=120,
+        torso = TorsoTrainer(make_args(dataset_copy, tmp_path / f"w{weight}", kind="torso", N_iters=120,
                                            datadir=str(dataset_copy), head_ckpt=str(head),
                                            torso_mask_loss=weight, **GRID))
         torso.fit()

@@ -13,6 +13,7 @@ from adnerf.sequence_record import frame_file
 from NeRFs.core.audio import sequence_codes
 from NeRFs.core.config import parse_args
 from NeRFs.core.head import HeadTrainer
+from NeRFs.core.render_only import render_validation
 from NeRFs.core.rays import get_rays
 from NeRFs.core.rendering import RenderSettings, render_rays
 from tests.oracle import need
@@ -31,7 +32,7 @@ def test_render_only_of_the_originals_checkpoint_matches_its_renders_and_pngs(tm
     """Float renders within 1/255 of the original's; the PNGs render_only writes equal round(255 x) of
     both the float render here and the original's (+-1); metrics.json's PSNR equals the original's."""
     t = _trainer(tmp_path)
-    res = t.render_only()  # the serving object's render: it loads the checkpoint itself, not into t
+    res = render_validation(t.args, "head")  # the serving object's render: it loads the checkpoint itself
     folder = tmp_path / "Oracle_head" / "renderonly_val_000200"
     assert t.resume() == 200
     ours = {k: rgb.cpu().numpy() for k, rgb, _ in t.render_split("val", t.step, [0, 1])}

@@ -48,7 +48,7 @@ def test_nan_pose_names_file_frame_and_step(dataset_copy):
     ("N_importance", "-1", "option --N_importance = -1: must be a whole number >= 0"),
 ])
 def test_option_values_are_one_line_errors(synthetic_root, tmp_path, capsys, option, value, message):
-    code = run_main(train_or_render(HeadTrainer), "head", ["--config", str(synthetic_root / "HeadNeRF_config.txt"),
+    code = run_main(train_or_render("head"), "head", ["--config", str(synthetic_root / "HeadNeRF_config.txt"),
                                                            "--basedir", str(tmp_path), f"--{option}", value])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: " + message) and err.count("\n") == 1
@@ -68,7 +68,7 @@ def test_a_non_finite_loss_stops_before_saving_and_keeps_the_last_good_checkpoin
     monkeypatch.setattr(HeadTrainer, "train_step", diverging)
     argv = ["--config", str(synthetic_root / "HeadNeRF_config.txt"), "--basedir", str(tmp_path), "--N_iters", "4",
             "--i_weights", "2", "--N_rand", "64", "--N_samples", "8", "--N_importance", "8", "--device", "cpu"]
-    assert run_main(train_or_render(HeadTrainer), "head", argv) == 2
+    assert run_main(train_or_render("head"), "head", argv) == 2
     err = capsys.readouterr().err
     assert "error: step 3: the loss is nan (not finite); training stopped before saving, the last good " \
            "checkpoint" in err and "000002_head.tar is kept" in err
@@ -148,9 +148,21 @@ def test_driving_poses_are_consecutive_unless_a_testskip_is_named(synthetic_root
     rng = np.random.default_rng(0)
     poses = np.tile(np.eye(4), (9, 1, 1))
     poses[:, :3, 3] = rng.normal(size=(9, 3))
+    # real rotations: about one axis by angles 0.1 i, so the mean of 3 neighbours projected back onto a
+    # rotation (the SVD branch) is the rotation by their mean angle
+    angles = 0.1 * np.arange(9)
+    c, s_ = np.cos(angles), np.sin(angles)
+    poses[:, 0, 0], poses[:, 0, 1], poses[:, 1, 0], poses[:, 1, 1] = c, -s_, s_, c
     smoothed = smooth_poses(poses, 3)
     np.testing.assert_allclose(smoothed[4, :3, 3], poses[3:6, :3, 3].mean(0))
-    np.testing.assert_allclose(smoothed[:, :3, :3], poses[:, :3, :3], atol=1e-12)
+    np.testing.assert_allclose(smoothed[1:-1, :3, :3], poses[1:-1, :3, :3], atol=1e-12)  # mean angle = own angle
+    np.testing.assert_allclose(smoothed[0, :3, :3], smooth_poses(poses[:2], 3)[0, :3, :3], atol=1e-12)
+    half = np.mean(angles[:2])  # the first frame averages itself and its one neighbour
+    np.testing.assert_allclose(smoothed[0, :2, :2], [[np.cos(half), -np.sin(half)], [np.sin(half), np.cos(half)]],
+                               atol=1e-12)
+    assert not np.allclose(poses[:3, :3, :3].mean(0), smoothed[1, :3, :3])  # the mean itself is not a rotation
+    for r in smoothed[:, :3, :3]:
+        np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-12)
 
 
 def test_driving_features_with_nan_name_the_file_and_what_to_do(synthetic_root, tmp_path):

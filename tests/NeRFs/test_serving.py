@@ -1,10 +1,12 @@
 """Serving (NeRFs/core/serving.py) and the one sequence format (adnerf/sequence_record.py, NeRFs/core/sequence.py).
 
-A model loaded from its checkpoints renders the same pixels as the trainer that saved it, for both
-backends, without an optimiser; a written sequence reads back: frames, record, mp4 frame count.
+A model loaded from its checkpoints renders, for both backends and without an optimiser, the pixels of an
+independent render: the trainer's networks through the training renderer, head and torso composited here
+by hand; a written sequence reads back: frames, record, mp4 frame count.
 """
 import argparse
 import json
+from dataclasses import replace
 
 import imageio.v2 as imageio
 import numpy as np
@@ -17,7 +19,9 @@ from NeRFs.core.driving import drive
 from NeRFs.core.head import HeadTrainer
 from NeRFs.core.networks import AudioNet
 from NeRFs.core.sequence import write_sequence
-from NeRFs.core.serving import load_head_renderer, load_talking_head
+from NeRFs.api import load_head_renderer, load_talking_head
+from NeRFs.core.conditioning import pose_condition
+from NeRFs.core.rays import get_rays
 from NeRFs.core.torso import TorsoTrainer
 from tests.support import make_args
 
@@ -27,13 +31,26 @@ TINY = {"netwidth": 32, "netwidth_fine": 32, "N_samples": 8, "N_importance": 8, 
 
 def _trained(root, logs, device, backend):
     """A one-step head and torso of ``backend`` saved in logs; returns the torso trainer and its args."""
-    from NeRFs.grid import select_trainer
     opts = {**TINY, "device": device.type, "backend": backend}
-    select_trainer(HeadTrainer, make_args(root, logs, **opts))(make_args(root, logs, **opts)).fit()
+    HeadTrainer(make_args(root, logs, **opts)).fit()
     args = make_args(root, logs, kind="torso", **opts)
-    torso = select_trainer(TorsoTrainer, args)(args)
+    torso = TorsoTrainer(args)
     torso.fit()
     return torso, args
+
+
+@torch.no_grad()
+def hand_composited(trainer, pose, code):
+    """Head + torso [H, W, 3] from the trainer's networks through the training renderer (no early
+    termination, no serving code), composited here as the paper writes it: C = C_head * T_torso + C_torso_fg."""
+    ds, a, dev = trainer.dataset, trainer.args, trainer.device
+    s, pose = replace(trainer.settings, perturb=0.0), pose.to(dev)
+    o, d = (x.reshape(-1, 3) for x in get_rays(ds.H, ds.W, ds.focal, pose, ds.cx, ds.cy))
+    head = trainer.head.render_rays(o, d, a.near, a.far, trainer.bc_img.reshape(-1, 3), code, s)["rgb_map"]
+    o, d = (x.reshape(-1, 3) for x in get_rays(ds.H, ds.W, ds.focal, ds.splits["train"].poses[0].to(dev), ds.cx, ds.cy))
+    cond = torch.cat((code, pose_condition(pose)))
+    torso = trainer.torso.render_rays(o, d, a.near, a.far, torch.zeros_like(o), cond, s)
+    return (head * torso["trans_last"][:, None] + torso["rgb_fg_map"]).reshape(ds.H, ds.W, 3)
 
 
 @pytest.fixture(autouse=True)
@@ -60,10 +77,11 @@ def test_loaded_talking_head_renders_what_the_trainer_renders(synthetic_root, tm
     val = trainer.dataset.splits["val"]
     codes = th.codes(val.auds)
     assert codes.shape == (len(val), trainer.args.dim_aud) and codes.device.type == device.type
-    want = trainer.render_frame(val.poses[0].to(trainer.device), codes[0])
+    want = hand_composited(trainer, val.poses[0], codes[0])
     got = th.render(val.poses[0], codes[0])
     assert got.shape == (24, 24, 3) and got.device.type == device.type
-    assert (got - want).abs().max().item() < 1e-5
+    assert (want - trainer.bc_img).abs().max() > 2 / 255  # head and torso are not invisible: something is compared
+    assert (got - want).abs().max().item() < 0.5 / 255
     # driving renders through it: 3 frames with the validation poses' own audio rows, read back
     drive_args = argparse.Namespace(**{**vars(args), "aud_from_pose": True, "test_size": 3, "testskip": 1,
                                        "rst_dir": str(tmp_path / "driven")})

@@ -35,6 +35,17 @@ def head_logs(root):
     return root / "logs"
 
 
+@pytest.fixture(scope="module")
+def trained_torso(root, head_logs):
+    """A torso trained 150 steps on the frozen head, saved in head_logs/synth_com, with the head's weights
+    before and its validation PSNR before / after: every test that drives uses this one, whatever the order."""
+    t = TorsoTrainer(make_args(root, head_logs, kind="torso", N_iters=150, i_weights=150, **SMALL))
+    head_before = {k: v.clone() for k, v in t.head.coarse.network.state_dict().items()}
+    aud_before = {k: v.clone() for k, v in t.head.audnet.state_dict().items()}
+    _, before, after = fit_measured(t)
+    return t, head_before, aud_before, before, after
+
+
 def test_composite_transparent_torso_keeps_the_head_and_opaque_torso_hides_it():
     R, S = 5, 6
     z, d, raw = straight_rays(R, S, -20.0)  # empty torso space
@@ -63,11 +74,8 @@ def test_rot_to_euler_uses_the_original_convention():
     torch.testing.assert_close(angles, torch.tensor([np.pi / 2, 0.0, np.pi / 2]))
 
 
-def test_torso_learns_on_a_frozen_head_and_saves_both_checkpoints(root, head_logs):
-    t = TorsoTrainer(make_args(root, head_logs, kind="torso", N_iters=150, i_weights=150, **SMALL))
-    head_before = {k: v.clone() for k, v in t.head.coarse.network.state_dict().items()}
-    aud_before = {k: v.clone() for k, v in t.head.audnet.state_dict().items()}
-    _, before, after = fit_measured(t)
+def test_torso_learns_on_a_frozen_head_and_saves_both_checkpoints(trained_torso, head_logs):
+    t, head_before, aud_before, before, after = trained_torso
     print(f"composite PSNR on com_imgs: {before:.2f} -> {after:.2f} dB")
     assert after - before > 3.0
     for k, v in head_before.items():
@@ -88,9 +96,7 @@ def _drive_args(root, logs, *extra):
                        *extra], "torso")
 
 
-def test_driving_with_new_audio_gives_n_frames_a_video_and_sound(root, head_logs, tmp_path):
-    if not list_checkpoints(head_logs / "synth_com", "body"):
-        TorsoTrainer(make_args(root, head_logs, kind="torso", N_iters=2, **SMALL)).fit()
+def test_driving_with_new_audio_gives_n_frames_a_video_and_sound(root, head_logs, trained_torso, tmp_path):
     new_aud = np.random.default_rng(5).normal(0, 10, size=(40, 16, 29))
     np.save(tmp_path / "new_aud.npy", new_aud)
     wav = write_wav(tmp_path / "new.wav", 2.0)
@@ -121,12 +127,10 @@ def test_driving_with_new_audio_gives_n_frames_a_video_and_sound(root, head_logs
     assert len(list(out.glob("*.png"))) == 30 and not (out / "video_with_audio.mp4").exists()
 
 
-def test_driving_needs_no_training_image_and_no_optimiser(root, head_logs, tmp_path, monkeypatch):
+def test_driving_needs_no_training_image_and_no_optimiser(root, head_logs, trained_torso, tmp_path, monkeypatch):
     """Serving reads checkpoints, transforms, bc.jpg and the features only: the train frames' images are
     deleted from a copy of the dataset, and building any optimiser fails the test."""
     import shutil
-    if not list_checkpoints(head_logs / "synth_com", "body"):
-        TorsoTrainer(make_args(root, head_logs, kind="torso", N_iters=2, **SMALL)).fit()
     data = tmp_path / "served"
     shutil.copytree(root, data, ignore=shutil.ignore_patterns("logs"))
     for f in json.loads((data / "transforms_train.json").read_text())["frames"]:

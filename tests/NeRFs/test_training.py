@@ -12,6 +12,7 @@ import torch
 from adnerf.sequence_record import frame_file, read_sequence_record
 from NeRFs.core.audio import sequence_codes
 from NeRFs.core.head import HeadTrainer
+from NeRFs.core.models import render_image
 from NeRFs.core.utils import REPO_ROOT, mse_to_psnr
 from tests.support import fit_measured, make_args, validation_psnr
 from data_util.synthetic_head import make_synthetic_dataset, render_head
@@ -47,8 +48,7 @@ def test_the_audio_changes_the_mouth(trained, learn_root):
     with torch.no_grad():
         codes = sequence_codes(t.models.audnet, t.models.attnet, t.auds["train"], False)
         s = t.settings.for_inference()
-        imgs = [t.models.render_image(pose, codes[k], t.bc_img, t.dataset.focal, t.dataset.cx, t.dataset.cy,
-                                      t.args.near, t.args.far, s)["rgb_map"].numpy() for k in (closed, opened)]
+        imgs = [render_image(t.models, pose, codes[k], t.camera, s)["rgb_map"].numpy() for k in (closed, opened)]
     bc = t.dataset.bc_img.numpy()
     gts = [render_head(pose.numpy().astype(np.float64), t.dataset.focal, t.dataset.H, t.dataset.W, mouth[k], bc)[0]
            for k in (closed, opened)]
