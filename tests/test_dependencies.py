@@ -113,3 +113,87 @@ def test_the_avatar_layer_uses_the_nerfs_only_through_their_command_line_and_not
     below = [f"{p.relative_to(ROOT)}:{line} imports {m}" for top in PROJECT for p in project_files(top)
              for line, m in imports_of(p) if m.split(".")[0] == "avatar"]
     assert below == []
+
+
+def import_graph(top: str) -> dict[str, set[str]]:
+    """module -> the modules of the same top-level package it imports (also inside functions)."""
+    graph = {}
+    for path in project_files(top):
+        name = module_name(path)
+        graph[name] = {m for _, m in imports_of(path) if m.split(".")[0] == top and m != name and _is_module(m)}
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The cycles of a graph, one per strongly connected component of more than one module (Tarjan),
+    each as a path a -> b -> ... -> a through that component."""
+    index, low, stack, on_stack, components = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = set()
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.add(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                components.append(comp)
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return [_cycle_in(graph, comp) for comp in components]
+
+
+def _cycle_in(graph, comp: set[str]) -> list[str]:
+    """A path start -> ... -> start inside a strongly connected component (breadth-first, shortest)."""
+    start = min(comp)
+    paths, seen = [[start]], {start}
+    while paths:
+        path = paths.pop(0)
+        for w in sorted(graph[path[-1]] & comp):
+            if w == start:
+                return path + [start]
+            if w not in seen:
+                seen.add(w)
+                paths.append(path + [w])
+    return sorted(comp)
+
+
+def test_the_cycle_finder_names_a_cycle():
+    """Guards the test itself: a -> b -> c -> a is found, a tree is not."""
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    assert import_cycles({"a": {"b", "c"}, "b": {"c"}, "c": set()}) == []
+
+
+@pytest.mark.parametrize("top", PROJECT)
+def test_no_import_cycles_inside_a_package(top):
+    """Modules of one package import each other one way (a circle means neither can be understood, tested
+    or replaced alone: NeRFs/core's trainers, serving and render_only once imported each other)."""
+    cycles = import_cycles(import_graph(top))
+    assert cycles == [], "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_nerf_core_reaches_a_backend_only_through_its_table():
+    """NeRFs/grid is a plug-in: it imports the core, and the core names it in one place, the backend table
+    (NeRFs/core/backends.py), so that neither depends on the other's trainers or serving."""
+    core_to_grid = [f"{p.relative_to(ROOT).as_posix()}:{line} imports {m}" for p in project_files("NeRFs")
+                    if p.parent.name == "core" for line, m in imports_of(p) if m.startswith("NeRFs.grid")]
+    assert all(v.startswith("NeRFs/core/backends.py:") for v in core_to_grid), core_to_grid
+    grid_up = [f"{p.relative_to(ROOT).as_posix()}:{line} imports {m}" for p in project_files("NeRFs")
+               if p.parent.name == "grid" for line, m in imports_of(p)
+               if m.startswith("NeRFs.") and not m.startswith(("NeRFs.grid", "NeRFs.core"))
+               or m in ("NeRFs.core.backends", "NeRFs.core.head", "NeRFs.core.torso", "NeRFs.core.serving",
+                        "NeRFs.core.trainer", "NeRFs.core.cli")]
+    assert grid_up == []
