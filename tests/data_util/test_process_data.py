@@ -338,7 +338,7 @@ def test_e2e_the_nerfs_load_and_train_on_the_result(preprocessed, tmp_path):
     assert np.isfinite(head.train_step(3, rng, gen)["loss"])
     torso = TorsoTrainer(make_args(root, tmp_path, kind="torso", **small))
     assert torso.fit() == 2 and (tmp_path / "e2e_com" / "000002_body.tar").is_file()
-    assert torch.isfinite(torso.coarse.network.alpha_linear.weight).all()
+    assert torch.isfinite(torso.torso.coarse.network.alpha_linear.weight).all()
 
 
 @e2e
