@@ -27,11 +27,7 @@ from NeRFs.core.utils import mse_to_psnr
 
 def torso_trainer(args):
     """The torso trainer of ``args.backend``, built from the options (it resumes from the checkpoints)."""
-    try:  # until the model layer of issue 18 lands, the grid backend has its own trainer class
-        from NeRFs.grid import select_trainer
-    except ImportError:
-        return TorsoTrainer(args)
-    return select_trainer(TorsoTrainer, args)(args)
+    return TorsoTrainer(args)
 
 
 # a tiny model; two steps at high learning rates make renders that depend on the pose and the audio by
