@@ -75,11 +75,21 @@ if ! fresh "$REPORT/evaluation_report.txt"; then
   made "$REPORT/evaluation_report.txt"
 fi
 
+# the trained person in one file, to drive anywhere without the dataset (adnerf-drive --avatar, adnerf-serve)
+AVATAR=$DATA/$ID.adnerf
+if ! fresh "$AVATAR"; then
+  echo "[demo] exporting the trained person: $AVATAR"
+  $PY -m avatar.export --config "$DATA/TorsoNeRFTest_config.txt" -o "$AVATAR" --backend "$BACKEND" --skip_bg_pixels \
+      || fail "exporting $AVATAR failed"
+  made "$AVATAR"
+fi
+
 echo
 echo "[demo] finished in $(( $(date +%s) - START )) s. Results:"
 echo "  driven by new audio, with sound : $COM/test_aud_rst/video_with_audio.mp4"
 echo "  ground truth | render           : $COM/val_rst/side_by_side.mp4"
 echo "  evaluation report and plot      : $REPORT/evaluation_report.txt, $REPORT/metrics_plot.png"
+echo "  the person in one file          : $AVATAR (adnerf-drive --avatar $AVATAR --audio A -o O.mp4; adnerf-serve --avatar $AVATAR)"
 echo "  training logs (TensorBoard)     : $DATA/logs/*/tensorboard"
 echo "  validation reconstruction (the face region is the head's; see the report for every metric):"
 grep -E "^(PSNR|SSIM|LMD|NIOE)" "$REPORT/evaluation_report.txt" | sed 's/^/    /' || true

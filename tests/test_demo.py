@@ -50,6 +50,9 @@ def test_demo_runs_end_to_end_and_is_idempotent(tmp_path):
         assert info.has_video and info.has_audio
         assert abs(info.duration - 1.0) < 0.2  # the 1 s driving clip
         assert (com / "val_rst" / "side_by_side.mp4").is_file()
+        from avatar.package import open_avatar  # the trained person in one file (adnerf-export)
+        avatar = open_avatar(ROOT / "dataset" / ID / f"{ID}.adnerf")
+        assert avatar.manifest["backend"] == "grid" and avatar.manifest["cli_options"][-1] == "--skip_bg_pixels"
         report = ROOT / "evaluation" / "results" / ID
         for name in ("evaluation_report.txt", "evaluation_results.json", "metrics_plot.png"):
             assert (report / name).is_file(), name
@@ -75,7 +78,9 @@ def test_demo_runs_end_to_end_and_is_idempotent(tmp_path):
                              capture_output=True, text=True, timeout=900)
         assert mlp.returncode == 0, mlp.stdout[-3000:] + mlp.stderr[-3000:]
         assert list(com.glob("*_body.tar")) and list((ROOT / "dataset" / ID / "logs" / f"{ID}_head").glob("*_head.tar"))
-        for out in (com / "val_rst" / "side_by_side.mp4", final, report / "evaluation_report.txt"):
+        assert open_avatar(ROOT / "dataset" / ID / f"{ID}.adnerf").manifest["backend"] == "mlp"
+        for out in (com / "val_rst" / "side_by_side.mp4", final, report / "evaluation_report.txt",
+                    ROOT / "dataset" / ID / f"{ID}.adnerf"):
             assert Path(f"{out}.backend").read_text().strip() == "mlp", out
         assert imageio.get_reader(final).count_frames() == 25
         check_psnr_record(json.loads((report / "evaluation_results.json").read_text()), com / "val_rst",
