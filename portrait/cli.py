@@ -38,7 +38,7 @@ FULL_VIDEO, FULL_VIDEO_WITH_AUDIO = "video_full.mp4", "video_full_with_audio.mp4
 MASK_DIR = "mask"   # mask/<index>.png: uint8 round(255 alpha) of each frame (the seam band is 0 < alpha < 255)
 
 
-def find_dataset(record, given: str | None) -> Path:
+def find_dataset(record, given: str | None, full: bool = True) -> Path:
     """The dataset folder: ``given``, else the folder of the pose file the sequence names (driving records it),
     else the dataset the sequence lies in (dataset/<id>/logs/<expname>/<sequence>, where the NeRFs write)."""
     if given:
@@ -51,9 +51,21 @@ def find_dataset(record, given: str | None) -> Path:
         if folder is None or not (folder / "ori_imgs").is_dir():
             raise AdnerfError(f"{record.folder / 'frames.json'} names no pose file and the sequence is not inside "
                               f"a dataset's logs/: give --dataset dataset/<id>")
+    return check_dataset(folder, full)
+
+
+def check_dataset(folder: str | Path, full: bool = True) -> Path:
+    """``folder`` when it holds what a portrait needs (ori_imgs/, parsing/ and, with ``full`` and a crop.json,
+    the source video it names), else an AdnerfError saying what to do: the NeRF commands call it before they
+    render, so that a missing input is said before the long work."""
+    folder = Path(folder)
     if not (folder / "ori_imgs").is_dir() or not (folder / "parsing").is_dir():
         raise AdnerfError(f"{folder} is not a preprocessed dataset (no ori_imgs/ or parsing/): give --dataset "
                           f"dataset/<id>, the folder `bash process_data.sh <id>` made")
+    crop = read_crop_record(folder) if full else None
+    if crop and not Path(crop["source"]).is_file():
+        raise AdnerfError(f"the source video {crop['source']} named by {folder / 'crop.json'} is not there: put it "
+                          f"back to paste the frames into it, or give --no_full")
     return folder
 
 
@@ -66,9 +78,19 @@ def sequence_sound(record, dataset: Path, audio: str | None, offset: float) -> t
         return own, 0.0
     ids = [f.aud_id for f in record.frames]
     consecutive = all(i is not None for i in ids) and all(b - a == 1 for a, b in zip(ids, ids[1:]))
-    if consecutive and ids and (dataset / "aud.wav").is_file():
+    if consecutive and ids and (dataset / "aud.wav").is_file() and _dataset_features(record, dataset):
         return dataset / "aud.wav", ids[0] / record.fps
     return None
+
+
+def _dataset_features(record, dataset: Path) -> bool:
+    """Whether the sequence's audio rows are rows of the dataset's own features (aud.npy, from aud.wav):
+    so unless its record names another features file (a sequence driven by new speech)."""
+    named = record.meta.get("aud_file")
+    if not named:
+        return True
+    path = Path(named) if Path(named).is_absolute() or not (dataset / named).is_file() else dataset / named
+    return path.resolve() in {(dataset / "aud.npy").resolve(), (dataset / "aud.wav").resolve()}
 
 
 def portrait_frame(rendered: np.ndarray, dataset: Path, img_id: int, grow: float, feather: float):
@@ -105,10 +127,7 @@ def read_crop_record(dataset: Path) -> dict | None:
 def source_frames(crop: dict, needed: set[int], progress: bool) -> dict[int, np.ndarray]:
     """{frame number: uint8 [Hs, Ws, 3]} of the source video at 25 fps, for the numbers in ``needed`` (held in
     memory: a sequence shows a few dozen distinct poses)."""
-    source = Path(crop["source"])
-    if not source.is_file():
-        raise AdnerfError(f"the source video {source} named by crop.json is not there: put it back to paste the "
-                          f"frames into it, or give --no_full")
+    source = Path(crop["source"])   # there: check_dataset
     found: dict[int, np.ndarray] = {}
     frames = video_frames(source)
     if progress:
@@ -144,7 +163,7 @@ def make_portrait(sequence: str | Path, dataset: str | None = None, out: str | N
                           f"no real frame to paste it into")
     if record.meta.get("kind") == KIND:
         raise AdnerfError(f"{record.folder} is already a portrait sequence: give the rendered sequence")
-    dataset_dir = find_dataset(record, dataset)
+    dataset_dir = find_dataset(record, dataset, full)
     for value, what in ((grow, "--grow"), (feather, "--feather")):
         if value is not None and not (np.isfinite(value) and value >= 0):
             raise AdnerfError(f"{what} {value} must be a finite number >= 0")

@@ -9,7 +9,9 @@ Installed (pip install -e .) as ``adnerf-train-torso`` (the same as this script)
 
 Driving is composed here, so that the stages stay apart: the speech features of a .wav come from
 preprocessing step 0 (data_util), the NeRFs render them (NeRFs/core/driving.py), and the sound is muxed
-into the rendered video by add_audio.
+into the rendered video by add_audio. With ``--portrait`` (driving and --render_only), the rendered sequence
+is then blended into the real frames by the portrait stage (portrait/cli.py, docs/portrait.md):
+<sequence>_portrait/ beside it.
 """
 import sys
 from pathlib import Path
@@ -46,9 +48,32 @@ def driving_features(path: str, datadir: str) -> torch.Tensor:
     return torch.from_numpy(feats)
 
 
+def check_portrait(args, rendering: bool) -> None:
+    """--portrait needs a rendered sequence and the dataset's real frames and parsing: refused before the
+    render when either is missing (``rendering``: this run renders one)."""
+    if not getattr(args, "portrait", False):
+        return
+    if not rendering:
+        raise UserError("--portrait blends a rendered sequence into the real frames: use it when driving "
+                        "(--with_test, adnerf-drive) or with --render_only, not for training")
+    from portrait.cli import check_dataset
+    check_dataset(args.datadir)
+
+
+def make_portrait_of(args, folder: Path) -> Path:
+    """--portrait: <folder>_portrait/ (frames, mask/, video.mp4, video_with_audio.mp4 when the sequence has
+    sound, video_full*.mp4 at the source's size for a cropped dataset); returns its best video."""
+    from portrait.cli import make_portrait
+    result = make_portrait(folder, dataset=args.datadir)
+    best = next(result[k] for k in ("full_video_with_audio", "full_video", "video_with_audio", "video") if result[k])
+    print(f"[{args.expname}] portrait: {result['folder']} ({best.name})")
+    return Path(best)
+
+
 def drive_command(args) -> Path:
     """Features of --aud_file -> rendered sequence (NeRFs) -> with --with_audio, the sound muxed in from the
-    first rendered frame's audio row on. Returns the final video."""
+    first rendered frame's audio row on -> with --portrait, the portrait sequence. Returns the final video."""
+    check_portrait(args, rendering=True)
     feats = driving_features(args.aud_file, args.datadir)
     result = drive(args, feats, str(args.aud_file), head=load_talking_head(args, *model_options(args)))
     video = result.video
@@ -60,11 +85,19 @@ def drive_command(args) -> Path:
         except MuxError as exc:
             raise UserError(str(exc)) from exc
         print(f"[{args.expname}] with sound: {video}")
+    if getattr(args, "portrait", False):
+        return make_portrait_of(args, result.folder)
     return Path(video)
 
 
 def action(args):
-    return drive_command(args) if args.with_test else train_or_render("torso")(args)
+    if args.with_test:
+        return drive_command(args)
+    check_portrait(args, rendering=args.render_only)
+    result = train_or_render("torso")(args)
+    if args.render_only and args.portrait:   # the validation frames' reconstruction: renderonly_val_<step>/
+        make_portrait_of(args, Path(result["video"]).parent)
+    return result
 
 
 def main(argv=None) -> int:

@@ -105,6 +105,9 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
                             "parsing), 0 (off, as the original) with --backend mlp")
         g.add_argument("--rst_dir", type=str, default="test_aud_rst",
                        help="driving: output folder, inside basedir/expname unless absolute")
+        g.add_argument("--portrait", action=BOOL, default=False,
+                       help="driving / --render_only: also write <sequence>_portrait/, the rendered head and neck "
+                            "blended into the real frames (and the full-resolution source), docs/portrait.md")
     from .backends import BACKENDS  # --backend and each backend's own options
     p.add_argument("--backend", choices=tuple(BACKENDS), default="mlp",
                    help="mlp: AD-NeRF's networks (default); grid: tri-plane encoding + small MLPs + occupancy grid "
