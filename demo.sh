@@ -5,6 +5,8 @@
 # speech clip into an mp4 with sound, and evaluate. Settings: demo.conf (or DEMO_CONF=file).
 # Idempotent: a second run reuses every finished stage and resumes training where it stopped.
 # Runs on the GPU when PyTorch sees one, else on the CPU.
+# Where it writes: DATASET_ROOT (default dataset: the sample in <root>/vids/, the dataset in <root>/<id>/) and
+# RESULTS_ROOT (default evaluation/results: the report in <root>/<id>/), relative to this folder or absolute.
 set -euo pipefail
 cd "$(dirname "$0")"
 CONF=${DEMO_CONF:-demo.conf}
@@ -21,9 +23,11 @@ PY=.venv/bin/python
 # shellcheck source=scripts/nerf_stages.sh
 source scripts/nerf_stages.sh  # train_head, train_torso, reconstruct_validation, drive, evaluate_validation
 ID=$DEMO_ID
-DATA=dataset/$ID
+DATASET_ROOT=${DATASET_ROOT:-dataset}
+RESULTS_ROOT=${RESULTS_ROOT:-evaluation/results}
+DATA=$DATASET_ROOT/$ID
 COM=$DATA/logs/${ID}_com
-DRIVE_WAV=dataset/vids/${ID}_drive.wav
+DRIVE_WAV=$DATASET_ROOT/vids/${ID}_drive.wav
 # the NeRF backend (demo.conf BACKEND): mlp = AD-NeRF's networks, grid = tri-plane + occupancy grid
 # (docs/grid_backend.md); each has its own steps and rays, and its own checkpoint files in the same folders
 BACKEND=${BACKEND:-mlp}
@@ -34,21 +38,23 @@ case "$BACKEND" in
   *) fail "BACKEND=$BACKEND in $CONF: expected mlp or grid" ;;
 esac
 
-stage "1/7 sample video dataset/vids/$ID.mp4 (${SAMPLE_SECONDS} s, ${SAMPLE_SIZE} px) and the driving clip $DRIVE_WAV"
+stage "1/7 sample video $DATASET_ROOT/vids/$ID.mp4 (${SAMPLE_SECONDS} s, ${SAMPLE_SIZE} px) and the driving clip $DRIVE_WAV"
 $PY data_util/make_sample.py --id "$ID" --seconds "$SAMPLE_SECONDS" --size "$SAMPLE_SIZE" \
-    --drive_seconds "$DRIVE_SECONDS" --no_progress > /dev/null || fail "making the sample failed"
+    --drive_seconds "$DRIVE_SECONDS" --out_dir "$DATASET_ROOT/vids" --no_progress > /dev/null \
+    || fail "making the sample failed"
 
 stage "2/7 preprocessing: bash process_data.sh $ID --offline"
-bash process_data.sh "$ID" --offline --nerf_set "netwidth=$NETWIDTH" --nerf_set "netwidth_fine=$NETWIDTH" \
-    --nerf_set "N_samples=$N_SAMPLES" --nerf_set "N_importance=$N_IMPORTANCE" --nerf_set "lrate=$LRATE" \
+bash process_data.sh "$ID" --offline --dataset_root "$DATASET_ROOT" \
+    --nerf_set "netwidth=$NETWIDTH" --nerf_set "netwidth_fine=$NETWIDTH" --nerf_set "N_samples=$N_SAMPLES" \
+    --nerf_set "N_importance=$N_IMPORTANCE" --nerf_set "lrate=$LRATE" \
     || fail "preprocessing failed (see the step named above)"
 
 stage "3/7 Head-NeRF ($BACKEND backend): $HEAD_ITERS steps ($DATA/HeadNeRF_config.txt)"
 NOSMO=$(( HEAD_ITERS * 7 / 10 ))  # the last 30 % train AudioAttNet smoothing, as the original's last half
-train_head "$ID" "$BACKEND" "$HEAD_ITERS" "$HEAD_RAYS" "$NOSMO"
+train_head "$DATA" "$BACKEND" "$HEAD_ITERS" "$HEAD_RAYS" "$NOSMO"
 
 stage "4/7 Torso-NeRF on the frozen head: $TORSO_ITERS steps ($DATA/TorsoNeRF_config.txt)"
-train_torso "$ID" "$BACKEND" "$TORSO_ITERS" "$TORSO_RAYS" "$NOSMO"
+train_torso "$DATA" "$BACKEND" "$TORSO_ITERS" "$TORSO_RAYS" "$NOSMO"
 latest_body=$(ls "$COM"/*_"$BODY".tar | sort | tail -n 1)
 
 # a stage's output is reused when it is newer than the torso checkpoint it was rendered from and was made
@@ -58,20 +64,20 @@ made() { echo "$BACKEND" > "$1.backend"; }
 
 stage "5/7 reconstructing the validation frames (their own audio and poses) + side-by-side video"
 if ! fresh "$COM/val_rst/side_by_side.mp4"; then
-  reconstruct_validation "$ID" "$BACKEND"
+  reconstruct_validation "$DATA" "$BACKEND"
   made "$COM/val_rst/side_by_side.mp4"
 fi
 
 stage "6/7 driving the person with a different speech clip ($DRIVE_WAV) -> mp4 with sound"
 if ! fresh "$COM/test_aud_rst/video_with_audio.mp4"; then
-  drive "$ID" "$BACKEND" "$PWD/$DRIVE_WAV"
+  drive "$DATA" "$BACKEND" "$(realpath "$DRIVE_WAV")"
   made "$COM/test_aud_rst/video_with_audio.mp4"
 fi
 
 stage "7/7 evaluation of the validation reconstruction (every metric; those without weights offline say why)"
-REPORT=evaluation/results/$ID
+REPORT=$RESULTS_ROOT/$ID
 if ! fresh "$REPORT/evaluation_report.txt"; then
-  evaluate_validation "$ID"
+  evaluate_validation "$DATA" "$REPORT"
   made "$REPORT/evaluation_report.txt"
 fi
 

@@ -29,12 +29,12 @@ PY=.venv/bin/python
 source scripts/nerf_stages.sh
 NOSMO=$(( HEAD * 7 / 10 ))  # the last 30 % of the head's steps train AudioAttNet smoothing
 bash process_data.sh "$ID" --offline
-train_head "$ID" grid "$HEAD" 512 "$NOSMO"
-train_torso "$ID" grid "$TORSO" 512 "$NOSMO"
-drive "$ID" grid "$SPEECH"
-reconstruct_validation "$ID" grid
-evaluate_validation "$ID"
 D=dataset/$ID
+train_head "$D" grid "$HEAD" 512 "$NOSMO"
+train_torso "$D" grid "$TORSO" 512 "$NOSMO"
+drive "$D" grid "$SPEECH"
+reconstruct_validation "$D" grid
+evaluate_validation "$D" "evaluation/results/$ID"
 echo
 echo "driven by $SPEECH, with sound: $D/logs/${ID}_com/test_aud_rst/video_with_audio.mp4"
 echo "ground truth | render:          $D/logs/${ID}_com/val_rst/side_by_side.mp4"
