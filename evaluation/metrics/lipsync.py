@@ -6,13 +6,19 @@ Pure maths on per-frame series (the I/O, landmarks and audio decoding, is in eva
   68-point iBUG landmarks) over the inter-ocular distance (outer eye corners 36, 45), unitless;
 - speech loudness [N]: the audio band-passed to the speech band (300-3000 Hz, zero-phase Butterworth, so the
   filter adds no delay), RMS per video frame (640 samples = 40 ms at 16 kHz, 25 fps), in dB full scale;
-- correlation over lags [2 L + 1]: Pearson correlation of mouth[t] with loudness[t - d] for d = -L..L
-  (L = 15 frames) over the frames where both are known. d > 0: the mouth follows the sound by d frames;
+- syllable band: from both series their centred moving mean over 13 frames (0.52 s) is taken away, which
+  keeps the syllable-rate ups and downs (about 2-12 Hz) and drops held postures: a laugh or smile with the
+  lips apart in a quiet second, a mouth left open in a pause, slow changes of the speaking level. Centred, so
+  it adds no delay. Without it one held open mouth in silence outweighed a whole real clip (docs/evaluation.md);
+- correlation over lags [2 L + 1]: Pearson correlation of the syllable-band mouth[t] with the syllable-band
+  loudness[t - d] for d = -L..L (L = 15 frames) over the frames where both are known. d > 0: the mouth
+  follows the sound by d frames;
 - offset: the lag of the highest correlation; confidence: that highest correlation (a number in [-1, 1],
   0 = no tie between mouth and sound). Also given: peak minus median over the lags;
-- null: the same confidence for 200 sound tracks whose loudness is shuffled in blocks of 1 s (25 frames,
-  seeded): the mouth and the sound keep their own statistics and short-time structure, only their timing is
-  broken. z = (confidence - null mean) / null std; p = (1 + #null >= confidence) / (1 + 200), one-sided.
+- null: the same confidence, by the same function (`statistic`, one call for the clip's track and every
+  null track), for 200 sound tracks whose loudness is shuffled in blocks of 1 s (25 frames, seeded): the
+  mouth and the sound keep their own statistics and short-time structure, only their timing is broken.
+  z = (confidence - null mean) / null std; p = (1 + #null >= confidence) / (1 + 200), one-sided.
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ SPEECH_BAND = (300.0, 3000.0)                  # Hz
 MAX_LAG = 15                                   # frames either side, as SyncNet's offsets
 N_NULL = 200
 BLOCK_FRAMES = 25                              # 1 s blocks for the shuffled null
+SYLLABLE_HIGHPASS = 13                         # frames of the moving mean taken away (0.52 s; 0: none)
 MIN_FRAMES = 3 * BLOCK_FRAMES                  # shorter clips: too few block orders for a null
 SILENCE_DB = -100.0                            # loudness floor (digital silence)
 INNER_LIP_PAIRS = ((61, 67), (62, 66), (63, 65))
@@ -84,6 +91,31 @@ def lagged_correlations(mouth: np.ndarray, loudness: np.ndarray, max_lag: int = 
     return out if np.ndim(loudness) == 2 else out[0]
 
 
+def syllable_band(series: np.ndarray, width: int = SYLLABLE_HIGHPASS) -> np.ndarray:
+    """series [R, N] or [N] -> the series minus its centred moving mean over `width` frames (same shape;
+    NaN frames stay NaN and are bridged linearly for the mean, so a missing face shifts nothing)."""
+    from scipy.ndimage import uniform_filter1d
+    x = np.atleast_2d(np.asarray(series, dtype=np.float64))
+    if width <= 1:
+        return x if np.ndim(series) == 2 else x[0]
+    known = np.isfinite(x)
+    filled = x.copy()
+    idx = np.arange(x.shape[1])
+    for row, ok in zip(filled, known):
+        if ok.any() and not ok.all():
+            row[~ok] = np.interp(idx[~ok], idx[ok], row[ok])   # ends: the nearest known value
+    out = np.where(known, filled - uniform_filter1d(filled, width, axis=1, mode="nearest"), np.nan)
+    return out if np.ndim(series) == 2 else out[0]
+
+
+def statistic(mouth: np.ndarray, loudness: np.ndarray, max_lag: int = MAX_LAG) -> tuple[np.ndarray, np.ndarray]:
+    """mouth [N], loudness [R, N] -> (confidence [R], correlations [R, 2 max_lag + 1]): the syllable-band
+    correlation over lags and its peak, for each loudness track. The clip's own track and the null's
+    shuffled tracks all go through this one function, so the null is exactly comparable."""
+    correlations = lagged_correlations(syllable_band(mouth), syllable_band(np.atleast_2d(loudness)), max_lag)
+    return _peak(correlations), correlations
+
+
 def block_shuffles(n: int, count: int = N_NULL, block: int = BLOCK_FRAMES, seed: int = 0) -> np.ndarray:
     """count index orders [count, n] that keep blocks of `block` consecutive frames and shuffle their order."""
     rng = np.random.default_rng(seed)
@@ -100,6 +132,7 @@ def _peak(correlations: np.ndarray) -> np.ndarray:
 def sync_statistics(mouth: np.ndarray, loudness: np.ndarray, max_lag: int = MAX_LAG, n_null: int = N_NULL,
                     block: int = BLOCK_FRAMES, seed: int = 0) -> dict:
     """The score of one clip from mouth opening [N] and loudness [N] (see the module docstring).
+    mouth_std and loudness_std are of the series as given (before the syllable band).
 
     Returns {confidence, offset, peak_minus_median, correlations [2 max_lag + 1], null_mean, null_std, z, p,
     n_null, n (frames with both series), mouth_std, loudness_std}. Raises LipSyncUndefined when the clip
@@ -117,12 +150,12 @@ def sync_statistics(mouth: np.ndarray, loudness: np.ndarray, max_lag: int = MAX_
         raise LipSyncUndefined("the mouth opening does not change (a closed or still mouth): nothing to correlate")
     if loud_std < 1e-3:
         raise LipSyncUndefined("the speech-band loudness does not change (a muted or constant track)")
-    correlations = lagged_correlations(mouth, loudness, max_lag)
+    tracks = np.vstack([loudness[None], loudness[block_shuffles(len(loudness), n_null, block, seed)]])
+    peaks, all_correlations = statistic(mouth, tracks, max_lag)            # [1 + n_null], [1 + n_null, lags]
+    correlations = all_correlations[0]
     best = int(np.nanargmax(np.where(np.isfinite(correlations), correlations, -np.inf)))
     confidence = float(correlations[best])
-    shuffled = loudness[block_shuffles(len(loudness), n_null, block, seed)]         # [n_null, N]
-    null = _peak(lagged_correlations(mouth, shuffled, max_lag))                     # [n_null]
-    null = null[np.isfinite(null)]
+    null = peaks[1:][np.isfinite(peaks[1:])]
     null_mean, null_std = float(null.mean()), float(null.std())
     return {"confidence": confidence, "offset": best - max_lag,
             "peak_minus_median": float(confidence - np.nanmedian(correlations)),

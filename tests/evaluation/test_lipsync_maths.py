@@ -46,6 +46,47 @@ def test_in_sync_shifted_and_shuffled(loudness):
     assert shuffled["confidence"] < sync["confidence"] - 0.3 and shuffled["p"] > 0.05 and abs(shuffled["z"]) < 2
 
 
+def test_a_laugh_with_the_mouth_open_in_silence_does_not_swamp_the_clip():
+    """100 of 500 frames with the mouth held wide open (0.25, above any speech opening) in silence: as in the
+    real clip of docs/evaluation.md, where plain correlation fell to the null (p 0.9); the syllable band keeps
+    the 400 talking frames' tie."""
+    n = 500
+    env = syllables(n, seed=3)
+    env[200:300] = 0
+    mouth = mouth_for(env)
+    mouth[200:300] = 0.25 + 0.01 * np.random.default_rng(2).standard_normal(100)
+    db = lipsync.speech_loudness(speech_audio(env), n)
+    laugh = lipsync.sync_statistics(mouth, db)
+    assert laugh["offset"] == 0 and laugh["confidence"] > 0.6 and laugh["p"] < 0.05 and laugh["z"] > 4
+    other = lipsync.sync_statistics(mouth, db[lipsync.block_shuffles(n, 1, seed=7)[0]])
+    assert other["p"] > 0.2 and other["confidence"] < laugh["confidence"] - 0.3
+
+
+def test_the_clip_and_its_null_go_through_one_statistic(loudness):
+    env, db = loudness
+    mouth = mouth_for(env)
+    stats = lipsync.sync_statistics(mouth, db, n_null=50, seed=4)
+    own_peak, own_corr = lipsync.statistic(mouth, db[None])
+    null_peaks, _ = lipsync.statistic(mouth, db[lipsync.block_shuffles(N, 50, seed=4)])
+    assert stats["confidence"] == pytest.approx(own_peak[0]) and stats["correlations"] == pytest.approx(own_corr[0])
+    assert stats["null_mean"] == pytest.approx(null_peaks.mean()) and stats["null_std"] == pytest.approx(null_peaks.std())
+    assert stats["p"] == pytest.approx((1 + np.sum(null_peaks >= own_peak[0])) / 51)
+
+
+def test_syllable_band_drops_held_levels_without_delay():
+    held = np.r_[np.full(30, 0.03), np.full(40, 0.2), np.full(30, 0.03)]       # a mouth held open 1.6 s
+    band = lipsync.syllable_band(held)
+    assert np.abs(band[8:22]).max() < 1e-12 and np.abs(band[38:62]).max() < 1e-12
+    bump = np.zeros(60)
+    bump[28:33] = [0.5, 1, 1.5, 1, 0.5]                                        # one syllable at frame 30
+    assert int(np.argmax(lipsync.syllable_band(bump))) == 30                   # centred: no shift
+    gap = bump.copy()
+    gap[10] = np.nan                                                           # a frame without a face
+    out = lipsync.syllable_band(np.stack([gap, bump]))
+    assert out.shape == (2, 60) and np.isnan(out[0, 10]) and np.isfinite(np.delete(out[0], 10)).all()
+    assert out[0, 30] == pytest.approx(out[1, 30])
+
+
 def test_the_null_is_seeded_and_keeps_blocks():
     orders = lipsync.block_shuffles(60, 5, block=25, seed=3)
     assert orders.shape == (5, 60) and all(sorted(o) == list(range(60)) for o in orders)
