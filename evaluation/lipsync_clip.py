@@ -49,7 +49,8 @@ def clip_entry(frames: list[np.ndarray], samples: np.ndarray, progress: bool = F
              "per_frame": [None if np.isnan(v) else float(v) for v in opening], **stats}
     del entry["confidence"]
     entry["note"] = (f"peak correlation of mouth opening ({LANDMARK_BACKEND} landmarks) with speech loudness over "
-                     f"+-{lipsync.MAX_LAG} frames; "
+                     f"+-{lipsync.MAX_LAG} frames, syllable band ({lipsync.SYLLABLE_HIGHPASS}-frame moving mean "
+                     "taken away); "
                      f"null of {stats['n_null']} 1 s block-shuffled tracks: mean {stats['null_mean']:.2f}, "
                      f"z {_fmt(stats['z'], '.1f')}, p {stats['p']:.3f}; mouth-opening std {stats['mouth_std']:.4f}")
     if missing:

@@ -108,11 +108,14 @@ def syllable_band(series: np.ndarray, width: int = SYLLABLE_HIGHPASS) -> np.ndar
     return out if np.ndim(series) == 2 else out[0]
 
 
-def statistic(mouth: np.ndarray, loudness: np.ndarray, max_lag: int = MAX_LAG) -> tuple[np.ndarray, np.ndarray]:
+def statistic(mouth: np.ndarray, loudness: np.ndarray, max_lag: int = MAX_LAG,
+              highpass: int = SYLLABLE_HIGHPASS) -> tuple[np.ndarray, np.ndarray]:
     """mouth [N], loudness [R, N] -> (confidence [R], correlations [R, 2 max_lag + 1]): the syllable-band
     correlation over lags and its peak, for each loudness track. The clip's own track and the null's
-    shuffled tracks all go through this one function, so the null is exactly comparable."""
-    correlations = lagged_correlations(syllable_band(mouth), syllable_band(np.atleast_2d(loudness)), max_lag)
+    shuffled tracks all go through this one function, so the null is exactly comparable.
+    highpass: the moving-mean width (0: plain correlation of the series, for comparisons)."""
+    correlations = lagged_correlations(syllable_band(mouth, highpass), syllable_band(np.atleast_2d(loudness), highpass),
+                                       max_lag)
     return _peak(correlations), correlations
 
 
@@ -130,7 +133,7 @@ def _peak(correlations: np.ndarray) -> np.ndarray:
 
 
 def sync_statistics(mouth: np.ndarray, loudness: np.ndarray, max_lag: int = MAX_LAG, n_null: int = N_NULL,
-                    block: int = BLOCK_FRAMES, seed: int = 0) -> dict:
+                    block: int = BLOCK_FRAMES, seed: int = 0, highpass: int = SYLLABLE_HIGHPASS) -> dict:
     """The score of one clip from mouth opening [N] and loudness [N] (see the module docstring).
     mouth_std and loudness_std are of the series as given (before the syllable band).
 
@@ -151,7 +154,7 @@ def sync_statistics(mouth: np.ndarray, loudness: np.ndarray, max_lag: int = MAX_
     if loud_std < 1e-3:
         raise LipSyncUndefined("the speech-band loudness does not change (a muted or constant track)")
     tracks = np.vstack([loudness[None], loudness[block_shuffles(len(loudness), n_null, block, seed)]])
-    peaks, all_correlations = statistic(mouth, tracks, max_lag)            # [1 + n_null], [1 + n_null, lags]
+    peaks, all_correlations = statistic(mouth, tracks, max_lag, highpass)         # [1 + n_null], [1 + n_null, lags]
     correlations = all_correlations[0]
     best = int(np.nanargmax(np.where(np.isfinite(correlations), correlations, -np.inf)))
     confidence = float(correlations[best])
