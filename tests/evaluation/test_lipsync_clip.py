@@ -65,6 +65,7 @@ def test_a_driven_video_with_its_own_sound(talking, tmp_path, capsys):
     assert len(entry["per_frame"]) == N
     text = (out / "evaluation_report.txt").read_text()
     assert "Lip sync (mouth" in text and f"p {entry['p']:.3f}" in text and str(video) in text
+    assert "syllable band (13-frame moving mean taken away)" in text and f"z {entry['z']:.1f}" in text
     # other sound: the same frames with the envelope's 1 s blocks in another order
     blocks = [audio[i:i + 16000] for i in range(0, len(audio), 16000)]
     other = write_video(tmp_path / "other.mp4", frames, np.concatenate([blocks[k] for k in (2, 0, 4, 1, 3)]))
