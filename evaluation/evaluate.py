@@ -6,7 +6,8 @@
     python evaluation/evaluate.py --video driven.mp4 --metrics lipsync     # lip sync of a video with its sound
 
 Writes evaluation_report.txt, evaluation_results.json and metrics_plot.png to --out_dir (default
-evaluation/results/<id>). Metrics whose weights or packages cannot be had are marked unavailable with the
+evaluation/results/<id>; evaluation/results/<id>_portrait for a portrait, whose frames.json kind is "portrait":
+its report says "mode: portrait" and adds the paste-boundary band, metric portrait_seam). Metrics whose weights or packages cannot be had are marked unavailable with the
 reason; the others still run. Definitions and offline use: docs/evaluation.md.
 """
 from __future__ import annotations
@@ -21,10 +22,10 @@ from adnerf.errors import AdnerfError
 from adnerf.errors import report as report_error
 from evaluation import plots, report
 from evaluation import lipsync_clip
-from evaluation.inputs import gather_inputs, read_video
+from evaluation.inputs import MODES, gather_inputs, read_video
 from evaluation.pairing import DESCRIPTIONS, PAIR_MODES
 from evaluation.weights import MetricUnavailable
-from evaluation.runner import METRICS, Options, labelled, parse_metrics, run_metrics
+from evaluation.runner import METRICS, Options, for_inputs, labelled, parse_metrics, run_metrics
 
 ROOT = Path(__file__).resolve().parents[1]   # dataset/ and evaluation/results/ of the checkout
 
@@ -81,11 +82,14 @@ def evaluate(args, device) -> dict:
                         progress=not args.no_progress, pair=args.pair)
     for note in inp.notes:
         print(f"note: {note}", file=sys.stderr)
+    selected = for_inputs(selected, args.metrics, inp.mode)
     opts = Options(device, args.batch_size, args.landmark_backend, args.lpips_backbone, args.lpips_heads,
                    args.fid_weights, args.syncnet_weights, progress=not args.no_progress)
     timings["reading"] = round(time.time() - start, 2)
     metrics = run_metrics(inp, selected, opts, timings)
-    results = {"name": args.subject or Path(inp.gen_all.source).name, "subject": args.subject,
+    # a portrait's numbers go to their own name and folder: never read as (or written over) the NeRF's
+    name = result_name(args.subject or Path(inp.gen_all.source).name, inp.mode)
+    results = {"name": name, "subject": args.subject, "mode": inp.mode, "mode_description": MODES[inp.mode],
                "created": time.strftime("%Y-%m-%d %H:%M:%S"), "gen_source": inp.gen_all.source,
                "gt_source": inp.gt_all.source, "n_gen": len(inp.gen_all.keys), "n_gt": len(inp.gt_all.keys),
                "n_pairs": len(inp.keys), "pairing": {"mode": inp.pairing, "description": DESCRIPTIONS[inp.pairing]},
@@ -93,8 +97,13 @@ def evaluate(args, device) -> dict:
                "device": str(device), "landmark_backend": args.landmark_backend,
                "seconds": round(time.time() - start, 2), "seconds_per_metric": timings,
                "notes": inp.notes, "metrics": metrics}
-    return write_outputs(results, Path(args.out_dir or ROOT / "evaluation" / "results" / (args.subject or "custom")),
-                         inp.gen, inp.gt)
+    default_dir = ROOT / "evaluation" / "results" / result_name(args.subject or "custom", inp.mode)
+    return write_outputs(results, Path(args.out_dir or default_dir), inp.gen, inp.gt)
+
+
+def result_name(base: str, mode: str) -> str:
+    """The name (and default folder) of an evaluation: <base>_portrait for a portrait's."""
+    return f"{base}_portrait" if mode == "portrait" and not base.endswith("_portrait") else base
 
 
 def write_outputs(results: dict, out_dir: Path, gen: list, gt: list) -> dict:

@@ -37,6 +37,16 @@ class FrameSet:
     source: str
     notes: list[str] = field(default_factory=list)
     names: list[str] | None = None
+    indices: list[int] | None = None         # the record's frame index of each frame (record pairing only)
+
+
+# what the generated frames are, from their record's kind: a portrait's whole frame is mostly the real one, so its
+# numbers are portrait numbers and are never shown as (or next to, unlabelled) the NeRF's
+MODES = {"portrait": "the rendered head and neck blended into the real frame; the body and background are the real "
+                     "ones, so whole-frame numbers are not NeRF-torso numbers",
+         "nerf": "every pixel rendered by the NeRFs",
+         "unrecorded": "frames without a record, frames.json: not known how they were made"}
+PORTRAIT_KIND = "portrait"   # frames.json "kind" of adnerf-portrait's sequences (docs/portrait.md)
 
 
 @dataclass
@@ -57,6 +67,8 @@ class EvalInputs:
     gen_audio: ClipAudio = field(default_factory=lambda: ClipAudio(None, "audio not read"))
     gt_audio: ClipAudio = field(default_factory=lambda: ClipAudio(None, "audio not read"))
     pairing: str = "record"                  # how generated frames found their ground truth: record, name, order
+    mode: str = "unrecorded"                 # what the generated frames are: a key of MODES
+    seam_masks: list | None = None           # portrait: uint8 [H, W] mask/<index>.png of each pair, else None
 
 
 def _read_image(path: Path) -> np.ndarray:
@@ -153,26 +165,27 @@ def _resize(frame: np.ndarray, shape: tuple) -> np.ndarray:
 def pair_frames(gen: FrameSet, gt: FrameSet, resize: bool = False):
     """Frames whose keys are in both sets and whose sizes agree (or are resized to the ground truth's).
 
-    Returns (keys, gen frames, gt frames, notes). Raises InputError when nothing pairs.
+    Returns (keys, gen frames, gt frames, notes, positions: the index in ``gen`` of each pair). Raises
+    InputError when nothing pairs.
     """
     notes = []
     gt_by_key = dict(zip(gt.keys, gt.frames))
-    common = [(k, f) for k, f in zip(gen.keys, gen.frames) if k in gt_by_key]
+    common = [(k, f, i) for i, (k, f) in enumerate(zip(gen.keys, gen.frames)) if k in gt_by_key]
     if len(common) != len(gen.keys) or len(common) != len(gt.keys):
         notes.append(f"frame counts differ: {len(gen.keys)} generated, {len(gt.keys)} ground truth; "
                      f"comparing the {len(common)} frames whose ids are in both")
     if not common:
         raise InputError(f"no frame of {gen.source} pairs with one of {gt.source} (ids {gen.keys[:3]}... "
                          f"vs {gt.keys[:3]}...): its frames.json names poses (img_id) with no ground truth there")
-    keys, gen_frames, gt_frames, size_mismatch, resized = [], [], [], [], 0
-    for k, g in common:
+    keys, gen_frames, gt_frames, positions, size_mismatch, resized = [], [], [], [], [], 0
+    for k, g, i in common:
         t = gt_by_key[k]
         if g.shape != t.shape:
             if not resize:
                 size_mismatch.append((k, g.shape, t.shape))
                 continue
             g, resized = _resize(g, t.shape), resized + 1
-        keys.append(k), gen_frames.append(g), gt_frames.append(t)
+        keys.append(k), gen_frames.append(g), gt_frames.append(t), positions.append(i)
     if size_mismatch:
         k, gs, ts = size_mismatch[0]
         msg = (f"{len(size_mismatch)} frame pairs differ in size (e.g. id {k}: generated {gs[1]}x{gs[0]}, "
@@ -182,7 +195,7 @@ def pair_frames(gen: FrameSet, gt: FrameSet, resize: bool = False):
         notes.append(msg)
     if resized:
         notes.append(f"{resized} generated frames resized (bilinear) to the ground truth's size")
-    return keys, gen_frames, gt_frames, notes
+    return keys, gen_frames, gt_frames, notes, positions
 
 
 def _default_generated_dir(dataset_dir: Path, subject: str) -> Path:
@@ -279,7 +292,7 @@ def key_by_record(gen: FrameSet, record: SequenceRecord, val_frames: list | None
         keys = [position.get(i) if i is not None else None for i in img_ids]
     else:
         keys = img_ids
-    kept = [(k, f) for k, f in zip(keys, gen.frames) if k is not None]
+    kept = [(k, f, i) for k, f, i in zip(keys, gen.frames, gen.keys) if k is not None]
     notes = []
     if len(kept) != len(keys):
         notes.append(f"{len(keys) - len(kept)} generated frames show poses that are not validation frames "
@@ -288,7 +301,24 @@ def key_by_record(gen: FrameSet, record: SequenceRecord, val_frames: list | None
         raise InputError(f"no generated frame of {record.folder} shows a pose with ground truth (img_ids "
                          f"{img_ids[:3]}...): render the validation poses (--aud_from_pose --testskip 1)")
     gen.keys = keys
-    return FrameSet([k for k, _ in kept], [f for _, f in kept], gen.source), notes
+    return FrameSet([k for k, *_ in kept], [f for _, f, _ in kept], gen.source, indices=[i for *_, i in kept]), notes
+
+
+def read_seam_masks(record: SequenceRecord, indices: list[int], gen_frames: list) -> tuple[list | None, list[str]]:
+    """(uint8 [H, W] mask of each paired portrait frame, notes): mask/<file> beside frame ``index`` of the
+    record (adnerf-portrait writes them); None (with a note saying why) when one is missing or of another size."""
+    files = {f.index: f.file for f in record.frames}
+    masks = []
+    for index, frame in zip(indices, gen_frames):
+        path = record.folder / "mask" / Path(files[index]).name
+        if not path.is_file():
+            return None, [f"portrait mask {path} is missing: the paste-boundary band is not measured"]
+        mask = _read_image(path)[..., 0]
+        if mask.shape != frame.shape[:2]:
+            return None, [f"portrait mask {path} is {mask.shape[1]}x{mask.shape[0]}, its frame "
+                          f"{frame.shape[1]}x{frame.shape[0]}: the paste-boundary band is not measured"]
+        masks.append(mask)
+    return masks, []
 
 
 def gather_inputs(subject: str | None, dataset_root: Path, gen_dir=None, gt_dir=None, gen_video=None,
@@ -309,11 +339,12 @@ def gather_inputs(subject: str | None, dataset_root: Path, gen_dir=None, gt_dir=
                          "(--gt_dir/--gt_video) input")
     gen_path = Path(gen_video or gen_dir or _default_generated_dir(dataset_dir, subject))
     mode = resolve_pair_mode(pair, gen_path, bool(gen_video))
-    stride_note, testskip = [], 1
+    stride_note, testskip, record, gen_mode = [], 1, None, "unrecorded"
     if mode == "record":   # read first: a missing or broken record is refused before the ground truth is read
         gen, record = read_generated(gen_path, bool(gen_video), progress)
         paired, stride_note = key_by_record(gen, record, val_frames)
         testskip = max(int(record.meta.get("testskip") or 1), 1)
+        gen_mode = "portrait" if record.meta.get("kind") == PORTRAIT_KIND else "nerf"
         stride_note.append(f"generated frames paired with the ground truth by {record.folder / RECORD_NAME}")
     if gt_video:
         gt = read_video(gt_video, "ground-truth")
@@ -323,7 +354,11 @@ def gather_inputs(subject: str | None, dataset_root: Path, gen_dir=None, gt_dir=
         gt = read_validation_gt(dataset_dir, val_frames, progress)
     if mode != "record":
         gen = paired = read_unrecorded(gen_path, bool(gen_video), gt, mode, resize, progress)
-    keys, gen_frames, gt_frames, notes = pair_frames(paired, gt, resize)
+    keys, gen_frames, gt_frames, notes, positions = pair_frames(paired, gt, resize)
+    seam_masks = None
+    if gen_mode == "portrait":
+        seam_masks, seam_notes = read_seam_masks(record, [paired.indices[i] for i in positions], gen_frames)
+        notes += seam_notes
     rects_by_key = {k: f["face_rect"] for k, f in enumerate(val_frames)} if val_frames else None
     face_rects = img_ids = None
     if rects_by_key is not None:
@@ -333,7 +368,8 @@ def gather_inputs(subject: str | None, dataset_root: Path, gen_dir=None, gt_dir=
             notes.append("some frame ids have no validation frame: face-region scores skip them")
     inputs = EvalInputs(subject, keys, gen_frames, gt_frames, face_rects, gen, gt, rects_by_key,
                         notes=stride_note + gen.notes + gt.notes + notes, img_ids=img_ids, testskip=testskip,
-                        head_masks=read_head_masks(dataset_dir, img_ids, gt_frames), pairing=mode)
+                        head_masks=read_head_masks(dataset_dir, img_ids, gt_frames), pairing=mode, mode=gen_mode,
+                        seam_masks=seam_masks)
     if need_audio:
         inputs.gen_audio = generated_clip_audio(audio, audio_start, gen_path, bool(gen_video), dataset_dir,
                                                 val_frames, testskip)

@@ -9,9 +9,9 @@ from adnerf.files import atomic_path
 
 STRIP_METRICS = ("psnr", "ssim", "lpips", "lmd")   # the first available ranks frames for the strip
 # one panel per quantity; the whole-frame / face (or generated / ground-truth) variants share it
-PANELS = (("psnr", "psnr_face", "psnr_head"), ("ssim", "ssim_face"), ("lpips",), ("lmd",), ("nioe",),
+PANELS = (("psnr", "psnr_face", "psnr_head", "psnr_seam"), ("seam_gap",), ("ssim", "ssim_face"), ("lpips",), ("lmd",), ("nioe",),
           ("sync_c", "sync_c_gt"), ("sync_d", "sync_d_gt"), ("lipsync", "lipsync_gt"))
-VARIANT = {"psnr": "whole frame", "psnr_face": "face rect", "psnr_head": "head (parsing)", "ssim": "whole frame", "ssim_face": "face rect",
+VARIANT = {"psnr_seam": "paste boundary", "psnr": "whole frame", "psnr_face": "face rect", "psnr_head": "head (parsing)", "ssim": "whole frame", "ssim_face": "face rect",
            "sync_c": "generated", "sync_c_gt": "ground truth", "sync_d": "generated", "sync_d_gt": "ground truth",
            "lipsync": "generated", "lipsync_gt": "ground truth"}
 DIFF_GAIN = 4        # the difference image is amplified so that small errors show
@@ -110,7 +110,8 @@ def metrics_plot(results: dict, gen: list[np.ndarray], gt: list[np.ndarray], pat
                 ax.axis("off")
     if not panels and not strip_rows:
         fig.text(0.5, 0.5, "no per-frame metric was computed", ha="center")
-    fig.suptitle(f"evaluation of {results.get('subject') or 'custom inputs'}: {results['n_pairs']} frame pairs",
+    mode = " (PORTRAIT numbers: real frame outside the rendered head)" if results.get("mode") == "portrait" else ""
+    fig.suptitle(f"evaluation of {results.get('subject') or 'custom inputs'}{mode}: {results['n_pairs']} frame pairs",
                  fontsize=12)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=80)

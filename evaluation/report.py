@@ -48,11 +48,16 @@ def frames_column(entry: dict) -> str:
 def report_text(results: dict) -> str:
     """The human-readable report of one evaluation."""
     metrics = results["metrics"]
-    lines = [f"AD-NeRF evaluation report: {results.get('subject') or 'custom inputs'}",
+    mode = results.get("mode")   # older results files have none
+    lines = [f"AD-NeRF evaluation report: {results.get('subject') or 'custom inputs'}"
+             + (" (PORTRAIT numbers)" if mode == "portrait" else ""),
              f"generated:    {results['gen_source']} ({results['n_gen']} frames)",
              f"ground truth: {results['gt_source']} ({results['n_gt']} frames)",
              f"frames compared: {results['n_pairs']}    device: {results['device']}    "
              f"landmark backend: {results['landmark_backend']}    created: {results['created']}"]
+    if mode:
+        described = f" ({results['mode_description']})" if results.get("mode_description") else ""
+        lines.insert(1, f"mode: {mode}{described}")
     if results.get("pairing"):   # older results files have no pairing entry
         lines.append(f"paired: {results['pairing']['description']}")
     timings = results.get("seconds_per_metric") or {}
@@ -64,7 +69,8 @@ def report_text(results: dict) -> str:
         lines += ["notes:"] + [f"  - {n}" for n in results["notes"]] + [""]
     width = max([len(heading(e)) for e in metrics.values()] + [20]) + 2
     values = max([len(cell(e)) for e in metrics.values()] + [24]) + 2
-    lines.append(f"{'metric':<{width}}{'mean ± std / value':<{values}}frames")
+    first = "portrait metric" if mode == "portrait" else "metric"
+    lines.append(f"{first:<{width}}{'mean ± std / value':<{values}}frames")
     for entry in metrics.values():
         lines.append(f"{heading(entry):<{width}}{cell(entry):<{values}}{frames_column(entry)}".rstrip())
     notes = [f"  {e['label']}: {e['note']}" for e in metrics.values() if e.get("note")]
@@ -109,10 +115,16 @@ def comparison_text(runs: list[dict]) -> str:
             entries.setdefault(key, heading(entry))
     width = max([len(h) for h in entries.values()] + [10]) + 2
     col = max([len(n) for n in names] + [24]) + 2
+    modes = [r.get("mode") or "-" for r in runs]
     lines = [f"comparison of {len(runs)} evaluations", "",
-             f"{'metric':<{width}}" + "".join(f"{n:<{col}}" for n in names)]
+             f"{'metric':<{width}}" + "".join(f"{n:<{col}}" for n in names),
+             (f"{'mode':<{width}}" + "".join(f"{m:<{col}}" for m in modes)).rstrip()]
     for key, head in entries.items():
         cells = [cell(r["metrics"][key]) if key in r["metrics"] else "-" for r in runs]
         lines.append((f"{head:<{width}}" + "".join(f"{c:<{col}}" for c in cells)).rstrip())
     lines += ["", "frames compared: " + ", ".join(f"{r['name']} {r['n_pairs']}" for r in runs)]
+    if "portrait" in modes and len(set(modes)) > 1:
+        portraits = ", ".join(n for n, m in zip(names, modes) if m == "portrait")
+        lines.append(f"not comparable: {portraits} are portrait numbers (the real frame outside the rendered head "
+                     f"and neck), the others are not")
     return "\n".join(lines) + "\n"

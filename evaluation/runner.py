@@ -10,10 +10,11 @@ from tqdm import tqdm
 
 from evaluation import lipsync_clip
 from evaluation.inputs import EvalInputs
-from evaluation.metrics import fid, image, landmark, perceptual, syncnet
+from evaluation.metrics import fid, image, landmark, perceptual, seam, syncnet
 from evaluation.weights import MetricUnavailable
 
-METRICS = ("psnr", "ssim", "lpips", "fid", "lmd", "nioe", "sync", "lipsync")
+METRICS = ("psnr", "ssim", "lpips", "fid", "lmd", "nioe", "sync", "lipsync", "portrait_seam")
+PORTRAIT_ONLY = ("portrait_seam",)   # 'all' includes them only when the generated frames are a portrait
 # result entries each metric name produces, with their label, unit and better direction
 ENTRIES = {
     "psnr": [("psnr", "PSNR", "dB", "higher"), ("psnr_face", "PSNR face", "dB", "higher"),
@@ -26,6 +27,8 @@ ENTRIES = {
     "sync": [("sync_c", "Sync-C", "", "higher"), ("sync_d", "Sync-D", "", "lower"),
              ("sync_c_gt", "Sync-C ground truth", "", "higher"), ("sync_d_gt", "Sync-D ground truth", "", "lower")],
     "lipsync": lipsync_clip.ENTRIES,
+    "portrait_seam": [("psnr_seam", f"PSNR paste boundary ({seam.BAND_PX:g} px band)", "dB", "higher"),
+                      ("seam_gap", "Seam gap: PSNR(face rect) - PSNR(boundary)", "dB", "lower")],
 }
 
 
@@ -50,6 +53,14 @@ def parse_metrics(names: list[str]) -> list[str]:
     if unknown:
         raise ValueError(f"unknown metric(s) {', '.join(sorted(unknown))}: choose from all, {', '.join(METRICS)}")
     return [m for m in METRICS if m in wanted]
+
+
+def for_inputs(selected: list[str], names: list[str], mode: str) -> list[str]:
+    """The selected metrics that apply to inputs of ``mode`` (evaluation.inputs.MODES): --metrics all leaves
+    out the portrait-only ones for anything but a portrait; named explicitly, they are kept (and say why they
+    are unavailable)."""
+    asked_all = any(n.strip().lower() == "all" for item in names for n in item.split(","))
+    return [m for m in selected if not (asked_all and m in PORTRAIT_ONLY and mode != "portrait")]
 
 
 def summary(values) -> dict:
@@ -131,6 +142,25 @@ def landmark_metrics(inp: EvalInputs, opts: Options, want: set) -> dict:
     return {k: v for k, v in out.items() if k in want}
 
 
+def seam_metric(inp: EvalInputs) -> dict:
+    """A portrait's PSNR in the band along its paste boundary (evaluation/metrics/seam.py) and the face rect's
+    PSNR minus it, per frame."""
+    if inp.mode != "portrait":
+        raise MetricUnavailable(f"the generated frames are not a portrait sequence ({inp.mode}): the paste boundary "
+                                f"is a portrait's (adnerf-portrait, or --portrait when rendering)")
+    if inp.seam_masks is None:
+        raise MetricUnavailable("the portrait's masks (mask/<index>.png beside its frames) could not be read: "
+                                "make the portrait again with adnerf-portrait")
+    rects = inp.face_rects or [None] * len(inp.keys)
+    scores = [seam.seam_scores(g, t, m, r) for g, t, m, r in zip(inp.gen, inp.gt, inp.seam_masks, rects)]
+    band = summary([s["band"] for s in scores])
+    band["note"] = (f"pixels within {seam.BAND_PX / 2:g} px of the blend mask's edge (either side) or on its "
+                    f"feather ramp; median {int(np.median([s['band_px'] for s in scores]))} px a frame")
+    gap = summary([s["face"] - s["band"] for s in scores]) if inp.face_rects is not None else {
+        "unavailable": "no face rectangles: give --subject (transforms_val.json face_rect)"}
+    return {"psnr_seam": band, "seam_gap": gap}
+
+
 def _unavailable_sync(suffix: str, reason: str) -> dict:
     return {f"sync_{m}{suffix}": {"unavailable": reason} for m in "cd"}
 
@@ -184,7 +214,8 @@ def run_metrics(inp: EvalInputs, selected: list[str], opts: Options, timings: di
               ({"fid"}, lambda w: fid_metric(inp, opts)),
               ({"lmd", "nioe"}, lambda w: landmark_metrics(inp, opts, w)),
               ({"sync"}, lambda w: sync_metric(inp, opts)),
-              ({"lipsync"}, lambda w: lipsync_clip.lipsync_metric(inp, opts))]
+              ({"lipsync"}, lambda w: lipsync_clip.lipsync_metric(inp, opts)),
+              ({"portrait_seam"}, lambda w: seam_metric(inp))]
     results = {}
     for names, compute in groups:
         want = names & set(selected)
