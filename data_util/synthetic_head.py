@@ -76,8 +76,14 @@ def background(H: int, W: int) -> np.ndarray:
     return np.stack([0.25 + 0.3 * xx, 0.35 + 0.2 * yy, 0.55 - 0.2 * xx * yy], -1)
 
 
-def render_head(c2w: np.ndarray, focal: float, H: int, W: int, mouth: float, bc: np.ndarray):
-    """Ray-trace the head for one camera. Returns image [H, W, 3] in [0, 1] and the head mask [H, W]."""
+EYE_RADIUS, BLINK_EYE_RADIUS = 0.11, 0.2   # angular radius of the eyes (larger in a blinking dataset)
+
+
+def render_head(c2w: np.ndarray, focal: float, H: int, W: int, mouth: float, bc: np.ndarray,
+                eye: float | None = None):
+    """Ray-trace the head for one camera. Returns image [H, W, 3] in [0, 1] and the head mask [H, W].
+    ``eye``: eye openness (eye aspect ratio, open ~0.3): larger eyes whose height follows it; None: the
+    default small round eyes."""
     rows, cols = np.mgrid[0:H, 0:W].astype(np.float64)
     dirs = np.stack([(cols - W / 2) / focal, -(rows - H / 2) / focal, -np.ones_like(cols)], -1) @ c2w[:3, :3].T
     o = c2w[:3, 3]
@@ -93,9 +99,11 @@ def render_head(c2w: np.ndarray, focal: float, H: int, W: int, mouth: float, bc:
     color = np.array([0.87, 0.66, 0.52]) * shade[..., None]
     hair = elev > 0.55 - 0.25 * np.abs(azim) / np.pi
     color[hair] = np.array([0.25, 0.15, 0.08]) * shade[hair, None]
+    radius = EYE_RADIUS if eye is None else BLINK_EYE_RADIUS
+    height = 1.0 if eye is None else float(np.clip(eye / 0.3, 0.02, 1.0))   # the lids close vertically
     for side in (-1, 1):
-        eye = (azim - side * 0.38) ** 2 + (elev - 0.22) ** 2 < 0.11 ** 2
-        color[eye] = [0.08, 0.08, 0.1]
+        inside = (azim - side * 0.38) ** 2 + ((elev - 0.22) / height) ** 2 < radius ** 2
+        color[inside] = [0.08, 0.08, 0.1]
     half_h = 0.04 + 0.3 * float(np.clip(mouth, 0, 1))
     lips = (azim / 0.55) ** 2 + ((elev + 0.45) / half_h) ** 2 < 1.0
     color[lips] = [0.3, 0.02, 0.05]
@@ -119,9 +127,19 @@ def face_rect(mask: np.ndarray) -> list[int]:
     return [int(cols.min()), int(rows.min()), int(cols.max() - cols.min()), int(rows.max() - rows.min())]
 
 
+def blinking_eyes(n_frames: int, seed: int) -> np.ndarray:
+    """Eye openness [N] with frequent blinks (about 2 a second, 120-200 ms; closed ~0.05, open 0.3), so that
+    a short training sees closed eyes often enough to learn them."""
+    from adnerf.eyes import blink_signal
+    return blink_signal(n_frames, FPS, seed + 77, rate_per_min=(120.0, 120.0), duration_s=(0.12, 0.2),
+                        min_gap_s=0.1)
+
+
 def make_synthetic_dataset(root: str | Path, n_frames: int = 110, size: int = 32, seed: int = 0,
-                           aud_channels: int = 29, config_extra: dict | None = None) -> Path:
-    """Write dataset/<id>/ (transforms, head_imgs, com_imgs, ori_imgs, bc.jpg, aud.npy, configs) at root."""
+                           aud_channels: int = 29, config_extra: dict | None = None, eyes: bool = False) -> Path:
+    """Write dataset/<id>/ (transforms, head_imgs, com_imgs, ori_imgs, bc.jpg, aud.npy, configs) at root.
+    ``eyes``: blinking eyes, whose openness each frame records as ``eye`` in the transforms (and eye.npy),
+    as preprocessing step 7 writes it; otherwise fixed open eyes and no eye values (the original's layout)."""
     import imageio.v2 as imageio
     root = Path(root)
     subject = root.name
@@ -136,17 +154,19 @@ def make_synthetic_dataset(root: str | Path, n_frames: int = 110, size: int = 32
     np.save(root / "aud.npy", audio_features(mouth, aud_channels, rng))
     t = np.arange(n_frames)
     phases = rng.uniform(0, 2 * np.pi, 5)
+    eye = blinking_eyes(n_frames, seed) if eyes else None
     frames = []
     for i in range(n_frames):
         euler = 0.08 * np.sin(t[i] / np.array([17.0, 23.0, 29.0]) + phases[:3])
         trans = np.array([0.015 * np.sin(t[i] / 19 + phases[3]), 0.015 * np.sin(t[i] / 13 + phases[4]),
                           -CAMERA_DISTANCE])
         c2w = head_pose_to_c2w(euler, trans)
-        head, mask = render_head(c2w, focal, H, W, mouth[i], bc)
+        head, mask = render_head(c2w, focal, H, W, mouth[i], bc, None if eye is None else eye[i])
         full = np.where(mask[..., None], head, draw_torso(bc, 0.5 * trans[0] * focal / CAMERA_DISTANCE))
         for d, img in (("head_imgs", head), ("com_imgs", full), ("ori_imgs", full)):
             imageio.imwrite(root / d / f"{i}.jpg", (img * 255 + 0.5).astype(np.uint8), quality=95)
-        frames.append({"img_id": i, "aud_id": i, "transform_matrix": c2w, "face_rect": face_rect(mask)})
+        frames.append({"img_id": i, "aud_id": i, "transform_matrix": c2w, "face_rect": face_rect(mask),
+                       **({"eye": float(eye[i])} if eye is not None else {})})
     n_train = int(n_frames * 10 / 11)
     write_transforms(root / "transforms_train.json", focal, W, H, frames[:n_train])
     write_transforms(root / "transforms_val.json", focal, W, H, frames[n_train:])
@@ -154,6 +174,8 @@ def make_synthetic_dataset(root: str | Path, n_frames: int = 110, size: int = 32
     for name, options in nerf_configs(root, subject, near, far, 1, config_extra).items():
         write_config(root / name, options)
     np.save(root / "mouth_signal.npy", mouth)
+    if eye is not None:
+        np.save(root / "eye.npy", eye)
     speech_wav(root / "aud.wav", mouth, rng)
     write_driving_clip(root / "drive", max(n_frames // 2, 10), seed, aud_channels)
     return root

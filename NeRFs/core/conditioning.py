@@ -1,9 +1,13 @@
 """What conditions the fields of a frame, and how head and torso are composited: the same for every backend.
 
-The head's field reads the frame's condition (``head_cond_dim`` values: the audio code); the torso's reads
-that condition and the encoded head pose (``torso_cond_dim``). A new per-frame signal (e.g. eye openness)
-widens ``head_cond_dim`` and is appended by the trainers' ``frame_condition`` and the serving object's
-``codes``: every backend's fields are built from these two widths, so none of them changes.
+The head's field reads the frame's condition (``head_cond_dim`` values): the audio code, and for heads
+trained with ``--eye_condition`` the frame's eye openness (adnerf.eyes: the eye aspect ratio of its
+landmarks), scaled by ``eye_input``. The torso reads the audio code and the encoded head pose
+(``torso_cond_dim``): the eyes do not move the shoulders, and torso files stay the original's width.
+Every backend's fields are built from these two widths, so none of them knows which signals they hold.
+
+Whether a head reads the eyes is a property of its checkpoint (``EYE_KEY``): the original's files and this
+project's older ones lack the key and load as audio-only heads.
 """
 from __future__ import annotations
 
@@ -17,14 +21,48 @@ POSE_FREQS = 3  # PE of Euler angles and translation: 3 x (1 + 2 * 3) = 21 chann
 POSE_DIM = 2 * 3 * (1 + 2 * POSE_FREQS)  # 42
 
 
+EYE_KEY = "eye_condition"   # head checkpoints: True when the field reads the eye signal
+EYE_CENTRE, EYE_SCALE = 0.25, 0.1   # eye_input: an open eye (EAR ~0.3) -> ~0.5, a closed one (~0.05) -> -2
+
+
+def eye_conditioned(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "eye_condition", False))
+
+
+def checkpoint_args(args: argparse.Namespace, ckpt: dict) -> argparse.Namespace:
+    """A copy of ``args`` whose eye setting is the head checkpoint's (absent: an audio-only head), so the
+    head built from it fits that checkpoint whatever the options say."""
+    out = argparse.Namespace(**vars(args))
+    out.eye_condition = bool(ckpt.get(EYE_KEY, False))
+    return out
+
+
+def reads_eyes(head) -> bool:
+    """Whether a head model's field reads the eye signal."""
+    return bool(getattr(head, "eye_condition", False))
+
+
 def head_cond_dim(args: argparse.Namespace) -> int:
-    """Width of the head field's per-frame condition: the audio code (``--dim_aud``)."""
-    return args.dim_aud
+    """Width of the head field's per-frame condition: the audio code (``--dim_aud``), plus 1 with eyes."""
+    return args.dim_aud + (1 if eye_conditioned(args) else 0)
 
 
 def torso_cond_dim(args: argparse.Namespace) -> int:
-    """Width of the torso field's condition: the head's condition and the encoded head pose."""
-    return head_cond_dim(args) + POSE_DIM
+    """Width of the torso field's condition: the audio code and the encoded head pose."""
+    return args.dim_aud + POSE_DIM
+
+
+def eye_input(openness: torch.Tensor) -> torch.Tensor:
+    """Eye openness (eye aspect ratio) [N] -> the field's eye input [N, 1], of the audio code's magnitude."""
+    return ((openness - EYE_CENTRE) / EYE_SCALE)[..., None]
+
+
+def head_condition(codes: torch.Tensor, eyes: torch.Tensor | None) -> torch.Tensor:
+    """The head's condition [N, head_cond_dim]: audio codes [N, dim_aud] and, for an eye-conditioned head,
+    eye openness [N] (None: an audio-only head)."""
+    if eyes is None:
+        return codes
+    return torch.cat((codes, eye_input(eyes.to(codes))), dim=-1)
 
 
 def rot_to_euler(R: torch.Tensor) -> torch.Tensor:
@@ -43,9 +81,10 @@ def pose_condition(c2w: torch.Tensor) -> torch.Tensor:
     return torch.cat((pe(rot_to_euler(c2w[:3, :3])), pe(c2w[:3, 3])), dim=-1)
 
 
-def torso_condition(head_cond: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
-    """The torso's condition [torso_cond_dim]: the head's [head_cond_dim] and the encoded pose [4, 4]."""
-    return torch.cat((head_cond, pose_condition(pose)))
+def torso_condition(head_cond: torch.Tensor, pose: torch.Tensor, dim_aud: int) -> torch.Tensor:
+    """The torso's condition [torso_cond_dim]: the audio code (the first ``dim_aud`` values of the head's
+    condition [head_cond_dim]) and the encoded pose [4, 4]."""
+    return torch.cat((head_cond[:dim_aud], pose_condition(pose)))
 
 
 def composite_head_torso(head_rgb: torch.Tensor, torso: dict, suffix: str = "") -> torch.Tensor:

@@ -50,6 +50,9 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
     g.add_argument("--dim_aud", type=int, default=64, help="audio code size")
     g.add_argument("--win_size", type=int, default=16, help="audio feature rows used by AudioNet")
     g.add_argument("--smo_size", type=int, default=8, help="frames smoothed by AudioAttNet")
+    g.add_argument("--eye_condition", action=BOOL, default=True,
+                   help="a new head also reads each frame's eye openness (transforms 'eye', step 7); its "
+                        "checkpoint records it, older and original ones load as audio-only heads")
     g = p.add_argument_group("training")
     g.add_argument("--N_rand", type=int, default=2048 if kind == "head" else 1024, help="rays per step")
     g.add_argument("--lrate", type=float, default=5e-4)
@@ -97,6 +100,10 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
         g.add_argument("--aud_from_pose", action=BOOL, default=False,
                        help="driving: audio of each pose's own aud_id (re-render the validation video)")
         g.add_argument("--with_audio", type=str, default=None, help="driving: mux this wav into the result")
+        g.add_argument("--eyes", type=str, default="auto",
+                       help="driving an eye-conditioned head: natural (seeded blinks, 15-20 a minute), open, pose "
+                            "(the pose file's own eye values), a video or .npy whose eyes to copy; auto: pose "
+                            "with --aud_from_pose, else natural")
         g.add_argument("--smooth_poses", type=int, default=0,
                        help="driving: average each pose with its neighbours over this many frames (0: off)")
         g.add_argument("--torso_mask_loss", type=float, default=None,

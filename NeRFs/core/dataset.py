@@ -1,7 +1,7 @@
 """Loading a preprocessed dataset/<id>/ folder in the original AD-NeRF layout.
 
 Files read: transforms_train.json, transforms_val.json (focal_len, cx, cy, frames[{img_id, aud_id,
-transform_matrix, face_rect}]), <image_dir>/<img_id>.jpg (head_imgs for the head, com_imgs for the torso),
+transform_matrix, face_rect, optional eye}]), <image_dir>/<img_id>.jpg (head_imgs for the head, com_imgs for the torso),
 bc.jpg (background) and the audio features (aud.npy, [N, 16, C]).
 """
 from __future__ import annotations
@@ -59,13 +59,15 @@ def check_poses(poses: np.ndarray, path: Path, img_ids=None) -> np.ndarray:
 
 @dataclass
 class FrameSet:
-    """The frames of one split. poses: [N, 4, 4] c2w, rects: [N, 4] (x, y, w, h), auds: [N, 16, C]."""
+    """The frames of one split. poses: [N, 4, 4] c2w, rects: [N, 4] (x, y, w, h), auds: [N, 16, C];
+    eyes: [N] eye openness (adnerf.eyes), or None when the transforms hold none (the original's datasets)."""
     img_ids: np.ndarray
     aud_ids: np.ndarray
     poses: torch.Tensor
     rects: np.ndarray
     auds: torch.Tensor
     image_paths: list[Path]
+    eyes: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.img_ids)
@@ -117,6 +119,20 @@ def select_audio(auds: torch.Tensor, aud_ids: np.ndarray, source: Path) -> torch
     return auds[torch.from_numpy(np.minimum(aud_ids, n - 1))]
 
 
+def frame_eyes(frames: list[dict], source: Path) -> torch.Tensor | None:
+    """The ``eye`` values [N] of transforms frames (float32), None unless every frame has one."""
+    if not frames or any("eye" not in f for f in frames):
+        return None
+    try:
+        eyes = np.array([f["eye"] for f in frames], dtype=np.float64)
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"{source}: the frames' eye values are not numbers ({exc}); re-run preprocessing step 7")
+    if eyes.ndim != 1 or not np.isfinite(eyes).all() or (eyes < 0).any():
+        raise UserError(f"{source}: eye of frame {int(np.argmax(~(np.isfinite(eyes) & (eyes >= 0))))} is not a "
+                        f"finite number >= 0; re-run preprocessing step 7")
+    return torch.tensor(eyes, dtype=torch.float32)
+
+
 def parse_frames(meta: dict, root: Path, image_dir: str, auds: torch.Tensor, aud_source: Path,
                  skip: int = 1) -> FrameSet:
     frames = meta["frames"][::max(int(skip), 1)]
@@ -139,7 +155,8 @@ def parse_frames(meta: dict, root: Path, image_dir: str, auds: torch.Tensor, aud
     if missing:
         raise UserError(f"{len(missing)} of {len(paths)} images missing in {root / image_dir}, first: {missing[0]} "
                         f"(written by preprocessing step 5)")
-    return FrameSet(img_ids, aud_ids, poses, rects, select_audio(auds, aud_ids, aud_source), paths)
+    return FrameSet(img_ids, aud_ids, poses, rects, select_audio(auds, aud_ids, aud_source), paths,
+                     frame_eyes(frames, source))
 
 
 class AudFaceDataset:

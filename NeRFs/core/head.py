@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from .audio import frame_code
 from .checkpoint import AUDATT_OPTIMIZER_KEYS, load_optimizer
+from .conditioning import EYE_KEY, checkpoint_args, head_condition, reads_eyes
 from .dataset import AudFaceDataset
 from .models import Backend, Camera
 from .rays import rays_at, sample_pixels
@@ -49,7 +50,16 @@ def dataset_camera(ds: AudFaceDataset, args: argparse.Namespace, bc_img: torch.T
     """The Camera of a loaded dataset: the torso's fixed camera is the first training pose."""
     first = ds.splits["train"] if "train" in ds.splits else next(iter(ds.splits.values()))
     return Camera(ds.H, ds.W, ds.focal, ds.cx, ds.cy, args.near, args.far, bc_img, first.poses[0].to(device),
-                  first.poses)
+                  first.poses, first.eyes)
+
+
+def choose_eye_condition(args: argparse.Namespace, dataset: AudFaceDataset) -> None:
+    """A new head reads the eye signal with ``--eye_condition`` (the default) when every training frame has
+    an ``eye`` value (preprocessing step 7 writes them; the original's datasets have none: then off, saying so)."""
+    if getattr(args, "eye_condition", False) and dataset.splits["train"].eyes is None:
+        tqdm.write("note: the training frames have no eye values (transforms_train.json from an older "
+                   "preprocessing); the head is trained on the audio alone (re-run step 7 for eyes)")
+        args.eye_condition = False
 
 
 class FrameTrainer(Trainer):
@@ -68,10 +78,21 @@ class FrameTrainer(Trainer):
         self.camera = dataset_camera(self.dataset, args, self.bc_img, self.device)
         self.settings = settings if settings is not None else backend.render_settings(args)
 
+    def eyes(self, split: str) -> torch.Tensor | None:
+        """The eye openness [N] of a split's frames for an eye-conditioned head (None for an audio-only one);
+        a split without eye values gets the training frames' open level."""
+        if not reads_eyes(self.head):
+            return None
+        frames = self.dataset.splits[split]
+        eyes = frames.eyes if frames.eyes is not None else torch.full((len(frames),), self.camera.open_eye)
+        return eyes.to(self.device)
+
     def frame_condition(self, split: str, k: int, smooth: bool) -> torch.Tensor:
         """The head's condition [head_cond_dim] of frame k of a split: its audio code (AudioAttNet-smoothed
-        over its neighbours when ``smooth``). The hook for a further per-frame signal (conditioning.py)."""
-        return frame_code(self.head.audnet, self.head.attnet, self.auds[split], k, smooth, self.args.smo_size)
+        over its neighbours when ``smooth``) and, for an eye-conditioned head, its eye openness."""
+        code = frame_code(self.head.audnet, self.head.attnet, self.auds[split], k, smooth, self.args.smo_size)
+        eyes = self.eyes(split)
+        return head_condition(code, None if eyes is None else eyes[k])
 
     def display_settings(self):
         return self.settings.for_inference(self.args.early_stop_T, self.device)
@@ -86,6 +107,10 @@ class HeadTrainer(FrameTrainer):
 
     def __init__(self, args: argparse.Namespace, backend: type[Backend] | None = None, settings=None):
         super().__init__(args, "head_imgs", backend, settings)
+        choose_eye_condition(args, self.dataset)
+        self.build_models(args)
+
+    def build_models(self, args: argparse.Namespace) -> None:
         self.models = self.head = self.backend.Head.build(args, self.dataset.aud_channels, self.camera, self.device)
         self.optimizer, self.optimizer_aud, self.optimizer_audatt = self.models.optimizers(args)
 
@@ -130,6 +155,11 @@ class HeadTrainer(FrameTrainer):
 
     def load_payloads(self, ckpts: dict[str, dict], paths: dict[str, Path], with_optimizers: bool) -> None:
         ckpt, path = ckpts[self.ckpt_kinds[0]], paths[self.ckpt_kinds[0]]
+        if bool(ckpt.get(EYE_KEY, False)) != reads_eyes(self.models):  # the checkpoint's condition wins
+            tqdm.write(f"note: {path} was trained {'with' if ckpt.get(EYE_KEY) else 'without'} the eye signal; "
+                       f"resuming it so")
+            self.args.eye_condition = bool(ckpt.get(EYE_KEY, False))
+            self.build_models(checkpoint_args(self.args, ckpt))
         self.models.load(ckpt, path)
         if not with_optimizers:
             return
@@ -152,7 +182,7 @@ class HeadTrainer(FrameTrainer):
         renderer = self.head_renderer(step)
         self.models.eval()
         try:
-            codes = renderer.codes(self.auds[split])
+            codes = renderer.codes(self.auds[split], self.eyes(split))
             for k in range(len(frames)) if indices is None else indices:
                 yield k, renderer.render(frames.poses[k], codes[k]), self.dataset.image(split, k).to(self.device)
         finally:  # also when the caller stops early (next(...)): the model trains on in train mode

@@ -5,7 +5,9 @@ A backend (``Backend``) names its checkpoint kinds, adds its options, builds its
 ``Head`` and a ``Torso`` class. The trainers (head.py, torso.py) and serving (serving.py) call only the
 hooks below, so they never ask which backend they run; ``backends.py`` is the one table of backends.
 
-Head (fields ``audnet``, ``attnet``) and torso models share the hooks:
+Head models have the fields ``audnet``, ``attnet`` and ``eye_condition`` (whether the field reads the eye
+signal: conditioning.py; built from ``args.eye_condition``, written to the checkpoint by ``condition_keys``).
+Head and torso models share the hooks:
 
 - ``build(args, ..., camera, device)``; ``state_dicts()`` / ``load(ckpt, path)`` (the checkpoint's keys)
 - ``optimizers(args)`` (head: field, AudioNet, AudioAttNet, as the checkpoint's three optimiser states;
@@ -24,7 +26,10 @@ from dataclasses import dataclass, fields
 import torch
 from torch import nn
 
+from adnerf.eyes import OPEN_VALUE
+
 from .checkpoint import check_backend, load_module
+from .conditioning import EYE_KEY, eye_conditioned, head_cond_dim
 from .networks import AudioAttNet, AudioNet, FaceNeRF
 from .rays import get_rays
 from .regions import scatter_rays
@@ -37,7 +42,8 @@ TORSO_KEYS = ("rgb_fg_map", "trans_last")
 class Camera:
     """Image size, intrinsics and depth range; bc_img [H, W, 3] background; torso_c2w [4, 4] the fixed
     camera the torso is rendered from (the first training pose); train_poses [N, 4, 4] (CPU), which bound
-    the space a head can be in (the grid backend's box)."""
+    the space a head can be in (the grid backend's box); train_eyes [N] the training frames' eye openness
+    (None when the transforms hold none)."""
     H: int
     W: int
     focal: float
@@ -48,6 +54,13 @@ class Camera:
     bc_img: torch.Tensor
     torso_c2w: torch.Tensor
     train_poses: torch.Tensor | None = None
+    train_eyes: torch.Tensor | None = None
+
+    @property
+    def open_eye(self) -> float:
+        """The open-eye level the head was trained on: the median of ``train_eyes`` (eyes are open most of
+        the time), adnerf.eyes.OPEN_VALUE without them."""
+        return float(self.train_eyes.median()) if self.train_eyes is not None else OPEN_VALUE
 
 
 def render_image(model, pose: torch.Tensor, cond: torch.Tensor, cam: Camera, s, rows: slice = slice(None),
@@ -104,6 +117,12 @@ def audio_nets(args: argparse.Namespace, aud_channels: int, device) -> tuple[Aud
     """AudioNet (``aud_channels`` per feature row) and AudioAttNet of a head, on ``device``."""
     return (AudioNet(args.dim_aud, args.win_size, in_channels=aud_channels).to(device),
             AudioAttNet(seq_len=args.smo_size).to(device))
+
+
+def condition_keys(head) -> dict:
+    """What a head checkpoint records of its condition: the eye flag, written only when set, so that an
+    audio-only head's file holds exactly the original's keys."""
+    return {EYE_KEY: True} if head.eye_condition else {}
 
 
 def load_audio_nets(head, ckpt: dict, path) -> None:
@@ -184,13 +203,13 @@ class MLPHead(CoarseFine):
     """AD-NeRF's head: coarse + fine FaceNeRF on the audio code, AudioNet, AudioAttNet."""
     audnet: AudioNet = None
     attnet: AudioAttNet = None
+    eye_condition: bool = False   # the field reads the eye signal (conditioning.py)
     LR_SCALES = (1, 1, 5)  # field, AudioNet, AudioAttNet (5x, as the original)
 
     @classmethod
     def build(cls, args: argparse.Namespace, aud_channels: int, camera: Camera | None, device) -> "MLPHead":
-        from .conditioning import head_cond_dim
         coarse, fine = cls.fields_of(args, head_cond_dim(args), device)
-        return cls(coarse, fine, *audio_nets(args, aud_channels, device))
+        return cls(coarse, fine, *audio_nets(args, aud_channels, device), eye_conditioned(args))
 
     def state_dicts(self) -> dict:
         out = self.field_state_dicts()
@@ -199,7 +218,7 @@ class MLPHead(CoarseFine):
                    network_audattnet_state_dict=self.attnet.state_dict())
         if fine is not None:
             out["network_fine_state_dict"] = fine
-        return out
+        return {**out, **condition_keys(self)}
 
     def load(self, ckpt: dict, path) -> None:
         self.load_fields(ckpt, path)

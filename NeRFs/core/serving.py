@@ -8,7 +8,7 @@ just those files. Every backend loads here: the models are the backend's (models
 by default.
 
     th = load_talking_head(args)
-    codes = th.codes(feats)                     # feats [N, 16, C] -> [N, dim_aud]
+    codes = th.codes(feats, eyes)               # feats [N, 16, C], eyes [N] or None -> [N, head_cond_dim]
     rgb = th.render(pose, codes[i])             # pose [4, 4] c2w -> [H, W, 3] in [0, 1]
 
 Driving, ``--render_only`` and the trainers' own renders (validation) use these objects; the trainers
@@ -25,8 +25,9 @@ from tqdm import tqdm
 
 from .audio import sequence_codes
 from .checkpoint import find_head_checkpoint, list_checkpoints, load_checkpoint, resume_step
-from .conditioning import composite_head_torso, torso_cond_dim, torso_condition
-from .dataset import load_transforms
+from .conditioning import (checkpoint_args, composite_head_torso, head_condition, reads_eyes, torso_cond_dim,
+                           torso_condition)
+from .dataset import frame_eyes, load_transforms
 from .models import TORSO_KEYS, Backend, Camera, render_image
 from .networks import AudioNet
 from .rays import get_rays
@@ -60,11 +61,25 @@ class HeadRenderer:
             raise UserError(f"audio features {source} have {feats.shape[-1]} channels per row, the trained "
                             f"AudioNet expects {self.aud_channels} (other feature backend?)")
 
+    @property
+    def reads_eyes(self) -> bool:
+        """Whether the head was trained on the eye signal (then ``codes`` takes each frame's eye openness)."""
+        return reads_eyes(self.head)
+
     @torch.no_grad()
-    def codes(self, feats: torch.Tensor) -> torch.Tensor:
-        """Audio features [N, 16, C] of consecutive frames -> the head's conditions [N, head_cond_dim] (audio
-        codes, smoothed over the sequence)."""
-        return sequence_codes(self.head.audnet, self.head.attnet, feats.to(self.device), self.smooth, self.smo_size)
+    def codes(self, feats: torch.Tensor, eyes: torch.Tensor | None = None) -> torch.Tensor:
+        """Audio features [N, 16, C] of consecutive frames and their eye openness [N] -> the head's conditions
+        [N, head_cond_dim] (audio codes smoothed over the sequence; the eyes only for an eye-conditioned head,
+        open at the training level when ``eyes`` is None)."""
+        codes = sequence_codes(self.head.audnet, self.head.attnet, feats.to(self.device), self.smooth, self.smo_size)
+        if not self.reads_eyes:
+            return codes
+        if eyes is None:
+            eyes = torch.full((codes.shape[0],), self.camera.open_eye)
+        if eyes.shape != (codes.shape[0],) or not bool(torch.isfinite(eyes).all()):
+            raise UserError(f"the eye signal must be {codes.shape[0]} finite values (one per audio frame), got "
+                            f"shape {list(eyes.shape)}")
+        return head_condition(codes, eyes.to(self.device))
 
     @torch.no_grad()
     def render_head(self, pose: torch.Tensor, code: torch.Tensor, rows: slice = slice(None)) -> torch.Tensor:
@@ -95,8 +110,9 @@ class TalkingHead(HeadRenderer):
         region = self.person_region if rows == slice(None) else None
         if region is not None:
             o, d = o[region], d[region]
-        torso = self.torso.render_chunked(o, d, c.near, c.far, torch.zeros_like(o), torso_condition(code, pose),
-                                          self.settings, keys=TORSO_KEYS)
+        torso = self.torso.render_chunked(o, d, c.near, c.far, torch.zeros_like(o),
+                                          torso_condition(code, pose, self.head.audnet.dim_aud), self.settings,
+                                          keys=TORSO_KEYS)
         n = head.shape[0] * head.shape[1]
         torso = scatter_rays(torso, region, {"rgb_fg_map": torch.zeros(n, 3, device=self.device),
                                              "trans_last": torch.ones(n, device=self.device)})
@@ -116,7 +132,8 @@ def load_camera(args: argparse.Namespace, device: torch.device) -> tuple[Camera,
     poses = torch.tensor(np.array([f["transform_matrix"] for f in meta["frames"]], dtype=np.float32))
     ids = np.array([int(f["img_id"]) for f in meta["frames"]])
     cam = Camera(H, W, float(meta["focal_len"]), float(meta.get("cx", W / 2)), float(meta.get("cy", H / 2)),
-                 args.near, args.far, bc, poses[0].to(device), poses)
+                 args.near, args.far, bc, poses[0].to(device), poses,
+                 frame_eyes(meta["frames"], root / "transforms_train.json"))
     return cam, ids
 
 
@@ -145,7 +162,8 @@ def _build_head(args, backend: type[Backend], ckpt: dict, path: Path, cam: Camer
     """The backend's head model with the checkpoint's weights, in eval mode."""
     if "network_audnet_state_dict" not in ckpt:
         raise UserError(f"checkpoint {path} has no 'network_audnet_state_dict' (not a head checkpoint?)")
-    head = backend.Head.build(args, AudioNet.channels_of(ckpt["network_audnet_state_dict"]), cam, device)
+    head = backend.Head.build(checkpoint_args(args, ckpt), AudioNet.channels_of(ckpt["network_audnet_state_dict"]),
+                              cam, device)
     head.load(ckpt, path)
     head.eval()
     return head

@@ -18,10 +18,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .audio import sequence_codes
 from .checkpoint import find_head_checkpoint, load_checkpoint, load_optimizer, resume_step
-from .conditioning import POSE_FREQS, composite_head_torso, pose_condition, rot_to_euler, torso_cond_dim, \
-    torso_condition
+from .conditioning import (POSE_FREQS, checkpoint_args, composite_head_torso, pose_condition, rot_to_euler,
+                           torso_cond_dim, torso_condition)
 from .dataset import AudFaceDataset
 from .head import FrameTrainer
 from .models import Backend
@@ -91,18 +90,23 @@ class TorsoTrainer(FrameTrainer):
     def __init__(self, args: argparse.Namespace, backend: type[Backend] | None = None, settings=None):
         super().__init__(args, "com_imgs", backend, settings)
         check_mask_loss(args, self.dataset)
-        self.head = self.backend.Head.build(args, self.dataset.aud_channels, self.camera, self.device)
         self.head_ckpt_path = find_head_checkpoint(args, self.backend.head_kind)
         head_ckpt = load_checkpoint(self.head_ckpt_path, self.device)
-        self.head.load(head_ckpt, self.head_ckpt_path)
+        self.load_head(head_ckpt, self.head_ckpt_path)
         self.head_step = resume_step(head_ckpt, self.head_ckpt_path)
-        self.head.eval()
-        self.head.freeze()
         self.torso = self.backend.Torso.build(args, self.camera, torso_cond_dim(args), self.device)
         (self.optimizer,) = self.torso.optimizers(args)
         self.torso_c2w = self.camera.torso_c2w  # the fixed torso camera
         self.smooth = self.head_step > args.nosmo_iters
         tqdm.write(f"[{args.expname}] head from {self.head_ckpt_path} (step {self.head_step}), frozen")
+
+    def load_head(self, ckpt: dict, path: Path) -> None:
+        """The frozen head: built as its checkpoint was trained (with or without the eye signal), loaded."""
+        self.head = self.backend.Head.build(checkpoint_args(self.args, ckpt), self.dataset.aud_channels,
+                                            self.camera, self.device)
+        self.head.load(ckpt, path)
+        self.head.eval()
+        self.head.freeze()
 
     def occupancy_grids(self):
         """The occupancy grids this trainer updates (kept identical across ranks by distributed.py)."""
@@ -111,7 +115,7 @@ class TorsoTrainer(FrameTrainer):
     def condition(self, split: str, k: int, pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(head condition [head_cond_dim], torso condition [torso_cond_dim]) of frame k of a split."""
         cond = self.frame_condition(split, k, self.smooth)
-        return cond, torso_condition(cond, pose)
+        return cond, torso_condition(cond, pose, self.args.dim_aud)
 
     def _probe(self, rng: np.random.Generator) -> torch.Tensor:
         train = self.dataset.splits["train"]
@@ -152,7 +156,7 @@ class TorsoTrainer(FrameTrainer):
         body, path = ckpts[body_kind], paths[body_kind]
         self.torso.load(body, path)
         if head_kind in ckpts and not self.args.head_ckpt:  # the head saved beside the body (as the original)
-            self.head.load(ckpts[head_kind], paths[head_kind])
+            self.load_head(ckpts[head_kind], paths[head_kind])
         if with_optimizers and not load_optimizer(self.optimizer, body, "optimizer_state_dict"):
             tqdm.write(f"warning: {path} holds no optimiser state; the optimiser starts fresh")
 
@@ -165,7 +169,8 @@ class TorsoTrainer(FrameTrainer):
 
     @torch.no_grad()
     def render_frame(self, pose: torch.Tensor, code: torch.Tensor, rows: slice = slice(None)) -> torch.Tensor:
-        """Head + torso image [H, W, 3] (or a band of ``rows``) for a head pose [4, 4] and a code [dim_aud]."""
+        """Head + torso image [H, W, 3] (or a band of ``rows``) for a head pose [4, 4] and a condition
+        [head_cond_dim]."""
         return self.talking_head().render(pose, code, rows)
 
     @torch.no_grad()
@@ -173,7 +178,7 @@ class TorsoTrainer(FrameTrainer):
         """Yield (index, head + torso render [H, W, 3], com_imgs target [H, W, 3]) for frames of ``split``, with
         the head's codes of the whole split smoothed as when driving; the torso is in eval mode meanwhile."""
         frames = self.dataset.splits[split]
-        codes = sequence_codes(self.head.audnet, self.head.attnet, self.auds[split], self.smooth, self.args.smo_size)
+        codes = self.talking_head().codes(self.auds[split], self.eyes(split))
         self.torso.eval()
         try:
             for k in range(len(frames)) if indices is None else indices:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import torch
 
 from NeRFs.core.checkpoint import check_backend, load_module
-from NeRFs.core.conditioning import head_cond_dim
-from NeRFs.core.models import Backend, Camera, Model, audio_nets, load_audio_nets
+from NeRFs.core.conditioning import eye_conditioned, head_cond_dim
+from NeRFs.core.models import Backend, Camera, Model, audio_nets, condition_keys, load_audio_nets
 from NeRFs.core.networks import AudioAttNet, AudioNet
 
 from .field import GridField, frustum_aabb
@@ -137,15 +137,17 @@ class GridHead(GridModel):
     """The grid head: its field and occupancy grid over the training cameras' frustums, AudioNet, AudioAttNet."""
     audnet: AudioNet = None
     attnet: AudioAttNet = None
+    eye_condition: bool = False   # the field reads the eye signal (NeRFs/core/conditioning.py)
 
     @classmethod
     def build(cls, args: argparse.Namespace, aud_channels: int, camera: Camera, device) -> "GridHead":
         aabb = frustum_of(camera, camera.train_poses)
-        return cls(*grid_parts(args, aabb, head_cond_dim(args), device), *audio_nets(args, aud_channels, device))
+        return cls(*grid_parts(args, aabb, head_cond_dim(args), device), *audio_nets(args, aud_channels, device),
+                   eye_conditioned(args))
 
     def state_dicts(self) -> dict:
         return {**self.field_state_dicts(), "network_audnet_state_dict": self.audnet.state_dict(),
-                "network_audattnet_state_dict": self.attnet.state_dict()}
+                "network_audattnet_state_dict": self.attnet.state_dict(), **condition_keys(self)}
 
     def load(self, ckpt: dict, path) -> None:
         self.load_field(ckpt, path)

@@ -10,8 +10,8 @@ from torch import nn
 
 from NeRFs.core.checkpoint import check_backend, load_module
 from NeRFs.core.compositing import composite
-from NeRFs.core.conditioning import head_cond_dim
-from NeRFs.core.models import Backend, Model, audio_nets, load_audio_nets
+from NeRFs.core.conditioning import eye_conditioned, head_cond_dim
+from NeRFs.core.models import Backend, Model, audio_nets, condition_keys, load_audio_nets
 from NeRFs.core.networks import AudioAttNet, AudioNet
 from NeRFs.core.sampling import points_at, ray_depths
 
@@ -68,14 +68,16 @@ class ToyModel(Model):
 class ToyHead(ToyModel):
     audnet: AudioNet = None
     attnet: AudioAttNet = None
+    eye_condition: bool = False
 
     @classmethod
     def build(cls, args, aud_channels: int, camera, device) -> "ToyHead":
-        return cls(ToyField(head_cond_dim(args)).to(device), *audio_nets(args, aud_channels, device))
+        return cls(ToyField(head_cond_dim(args)).to(device), *audio_nets(args, aud_channels, device),
+                   eye_conditioned(args))
 
     def state_dicts(self) -> dict:
         return {**super().state_dicts(), "network_audnet_state_dict": self.audnet.state_dict(),
-                "network_audattnet_state_dict": self.attnet.state_dict()}
+                "network_audattnet_state_dict": self.attnet.state_dict(), **condition_keys(self)}
 
     def load(self, ckpt: dict, path) -> None:
         self.load_field(ckpt, path)
