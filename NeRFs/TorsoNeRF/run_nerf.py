@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from NeRFs.core.audio import match_feature_statistics
 from NeRFs.core.cli import model_options, run_main, train_or_render
 from NeRFs.core.dataset import check_features, load_audio_features
 from NeRFs.core.driving import drive
@@ -75,6 +76,8 @@ def drive_command(args) -> Path:
     first rendered frame's audio row on -> with --portrait, the portrait sequence. Returns the final video."""
     check_portrait(args, rendering=True)
     feats = driving_features(args.aud_file, args.datadir)
+    if getattr(args, "aud_norm", "off") == "dataset":
+        feats = match_feature_statistics(feats, load_audio_features(Path(args.datadir) / "aud.npy"))
     result = drive(args, feats, str(args.aud_file), head=load_talking_head(args, *model_options(args)))
     video = result.video
     if args.with_audio:

@@ -40,3 +40,16 @@ def sequence_codes(audnet: AudioNet, attnet: AudioAttNet | None, auds: torch.Ten
     half = smo_size // 2
     padded = torch.cat([pad.expand(half, -1), codes, pad.expand(half, -1)], dim=0)
     return torch.stack([attnet(padded[i:i + smo_size]) for i in range(codes.shape[0])], dim=0)
+
+
+def match_feature_statistics(feats: torch.Tensor, reference: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Features of a new voice [N, 16, C] moved into the range of the training voice's [M, 16, C]: each
+    channel standardised over the clip (all frames and rows) and given the reference's mean and std.
+
+    Why: offline features (mfcc) carry the speaker and the microphone (level, timbre) as much as the
+    speech; a voice whose channels sit outside the training range drives AudioNet where it never learned.
+    """
+    dims = (0, 1)
+    mean, std = feats.mean(dims, keepdim=True), feats.std(dims, keepdim=True)
+    ref_mean, ref_std = reference.mean(dims, keepdim=True), reference.std(dims, keepdim=True)
+    return (feats - mean) / (std + eps) * ref_std + ref_mean

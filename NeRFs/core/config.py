@@ -100,6 +100,9 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
         g.add_argument("--aud_from_pose", action=BOOL, default=False,
                        help="driving: audio of each pose's own aud_id (re-render the validation video)")
         g.add_argument("--with_audio", type=str, default=None, help="driving: mux this wav into the result")
+        g.add_argument("--aud_norm", choices=("off", "dataset"), default="off",
+                       help="driving: dataset = give the new clip's features the training clip's per-channel "
+                            "mean and std (aud.npy), so another voice lands in the range AudioNet learned")
         g.add_argument("--eyes", type=str, default="auto",
                        help="driving an eye-conditioned head: natural (seeded blinks, 15-20 a minute), open, pose "
                             "(the pose file's own eye values), a video or .npy whose eyes to copy; auto: pose "
