@@ -76,8 +76,20 @@ class DistributedMixin:
         self.rank, self.world, args.device = init_from_env(args.device)
         super().__init__(args, *more, **options)
         self.is_main = self.rank == 0
+        self._hooked: set[int] = set()
+        self.hook_optimizers()
+
+    def hook_optimizers(self) -> None:
+        """Average the gradients before every optimiser's step (each optimiser once; a resumed model may
+        have rebuilt its optimisers)."""
         for opt in self.optimizers():
-            opt.register_step_pre_hook(self._average_hook)
+            if id(opt) not in self._hooked:
+                opt.register_step_pre_hook(self._average_hook)
+                self._hooked.add(id(opt))
+
+    def load_payloads(self, *args, **kwargs) -> None:
+        super().load_payloads(*args, **kwargs)
+        self.hook_optimizers()
 
     def optimizers(self) -> list[torch.optim.Optimizer]:
         return [v for v in vars(self).values() if isinstance(v, torch.optim.Optimizer)]

@@ -160,7 +160,11 @@ class HeadTrainer(FrameTrainer):
                        f"resuming it so")
             self.args.eye_condition = bool(ckpt.get(EYE_KEY, False))
             self.build_models(checkpoint_args(self.args, ckpt))
+        modules = self.models.modules()
         self.models.load(ckpt, path)
+        if any(a is not b for a, b in zip(modules, self.models.modules())):
+            # the model rebuilt a module to fit the file (grid: its resolution): optimise what was loaded
+            self.optimizer, self.optimizer_aud, self.optimizer_audatt = self.models.optimizers(self.args)
         if not with_optimizers:
             return
         # a checkpoint whose optimiser state does not fit (e.g. of a coarse-only run) gives its weights only

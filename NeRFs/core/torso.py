@@ -154,7 +154,10 @@ class TorsoTrainer(FrameTrainer):
     def load_payloads(self, ckpts: dict[str, dict], paths: dict[str, Path], with_optimizers: bool) -> None:
         body_kind, head_kind = self.ckpt_kinds
         body, path = ckpts[body_kind], paths[body_kind]
+        modules = self.torso.modules()
         self.torso.load(body, path)
+        if any(a is not b for a, b in zip(modules, self.torso.modules())):   # rebuilt to fit the file (grid)
+            (self.optimizer,) = self.torso.optimizers(self.args)
         if head_kind in ckpts and not self.args.head_ckpt:  # the head saved beside the body (as the original)
             self.load_head(ckpts[head_kind], paths[head_kind])
         if with_optimizers and not load_optimizer(self.optimizer, body, "optimizer_state_dict"):

@@ -44,6 +44,9 @@ class GridField(nn.Module):
                  features: int = 8, base_res: int = 32, max_res: int = 128, hidden: int = 64, geo_dim: int = 15,
                  use_viewdirs: bool = True, view_freqs: int = 2):
         super().__init__()
+        self.options = {"encoding": encoding, "levels": levels, "features": features, "base_res": base_res,
+                        "max_res": max_res, "hidden": hidden, "geo_dim": geo_dim, "use_viewdirs": use_viewdirs,
+                        "view_freqs": view_freqs}
         self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).clone())
         self.encoding = build_encoding(encoding, levels=levels, features=features, base_res=base_res,
                                        max_res=max_res)
@@ -59,6 +62,14 @@ class GridField(nn.Module):
         view_dim = self.view_pe.out_dim if use_viewdirs else 0
         self.colour_net = nn.Sequential(nn.Linear(geo_dim + view_dim, hidden), nn.ReLU(inplace=True),
                                         nn.Linear(hidden, 3))
+
+    @property
+    def max_res(self) -> int:
+        return int(self.options["max_res"])
+
+    def resized(self, max_res: int) -> "GridField":
+        """A fresh field like this one (box, condition, sizes, device) but of finest resolution ``max_res``."""
+        return GridField(self.aabb, self.cond_dim, **{**self.options, "max_res": int(max_res)}).to(self.aabb.device)
 
     def normalise(self, pts: torch.Tensor) -> torch.Tensor:
         """World points [N, 3] -> [-1, 1]^3 box coordinates [N, 3] (outside the box: beyond +-1)."""

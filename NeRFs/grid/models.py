@@ -5,6 +5,7 @@ the occupancy updates; ``GridBackend`` plugs them in (NeRFs/core/backends.py).""
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass
 
 import torch
@@ -16,13 +17,40 @@ from NeRFs.core.networks import AudioAttNet, AudioNet
 
 from .field import GridField, frustum_aabb
 from .occupancy import OccupancyGrid
-from .options import GRID_TORSO_MASK_LOSS, add_grid_options
+from .options import AUTO_CELL_PX, AUTO_RES_RANGE, GRID_TORSO_MASK_LOSS, add_grid_options
 from .render import GridSettings, render_rays_grid, render_rays_grid_chunked
 
 
-def build_grid_field(args: argparse.Namespace, aabb: torch.Tensor, cond_dim: int) -> GridField:
+MAX_RES_KEY = "grid_max_res"   # grid checkpoints: the field's finest resolution
+
+
+def saved_max_res(ckpt: dict) -> int | None:
+    """The finest resolution a grid checkpoint was trained at: its record, else (older files) the size of
+    its last tri-plane level; None when neither says (an older hash-grid file)."""
+    if MAX_RES_KEY in ckpt:
+        return int(ckpt[MAX_RES_KEY])
+    planes = [k for k in ckpt.get("grid_field_state_dict", {}) if k.startswith("encoding.planes.")]
+    if not planes:
+        return None
+    return int(ckpt["grid_field_state_dict"][max(planes, key=lambda k: int(k.rsplit(".", 1)[1]))].shape[-1])
+
+
+def finest_resolution(args: argparse.Namespace, aabb: torch.Tensor, camera: Camera) -> int:
+    """--grid_max_res, or for 'auto' the power of two nearest to the box's largest side in pixels at the
+    training cameras' distance from its centre, over AUTO_CELL_PX, within AUTO_RES_RANGE: the same value
+    wherever the model is built (training, serving), as it depends on the transforms and the options only."""
+    if args.grid_max_res != "auto":
+        return int(args.grid_max_res)
+    poses = camera.train_poses if camera.train_poses is not None else camera.torso_c2w[None].cpu()
+    depth = float((poses[:, :3, 3].float() - aabb.mean(0)).norm(dim=-1).mean())
+    span_px = float((aabb[1] - aabb[0]).max()) / max(depth, 1e-6) * camera.focal
+    res = 2 ** round(math.log2(max(span_px / AUTO_CELL_PX, 1.0)))
+    return int(min(max(res, AUTO_RES_RANGE[0]), AUTO_RES_RANGE[1]))
+
+
+def build_grid_field(args: argparse.Namespace, aabb: torch.Tensor, cond_dim: int, max_res: int) -> GridField:
     return GridField(aabb, cond_dim, encoding=args.grid_encoding, levels=args.grid_levels,
-                     features=args.grid_features, base_res=args.grid_base_res, max_res=args.grid_max_res,
+                     features=args.grid_features, base_res=args.grid_base_res, max_res=max_res,
                      hidden=args.grid_hidden, use_viewdirs=args.use_viewdirs)
 
 
@@ -84,10 +112,15 @@ class GridModel(Model):
 
     def field_state_dicts(self) -> dict:
         return {"backend": "grid", "grid_field_state_dict": self.field.state_dict(),
-                "occupancy_state_dict": self.occ.state_dict()}
+                "occupancy_state_dict": self.occ.state_dict(), MAX_RES_KEY: self.field.max_res}
 
     def load_field(self, ckpt: dict, path) -> None:
+        """The checkpoint's weights; a field of another finest resolution (``--grid_max_res auto`` against a
+        file trained at a fixed one) is rebuilt at the file's first, so every older file still loads."""
         check_backend(ckpt, path, "grid")
+        saved = saved_max_res(ckpt)
+        if saved is not None and saved != self.field.max_res:
+            self.field = self.field.resized(saved)
         load_module(self.field, ckpt, "grid_field_state_dict", path)
         load_module(self.occ, ckpt, "occupancy_state_dict", path)
 
@@ -123,8 +156,9 @@ class GridModel(Model):
                                         keys=keys)
 
 
-def grid_parts(args: argparse.Namespace, aabb: torch.Tensor, cond_dim: int, device) -> tuple:
-    return build_grid_field(args, aabb, cond_dim).to(device), build_occupancy(args, aabb).to(device)
+def grid_parts(args: argparse.Namespace, aabb: torch.Tensor, cond_dim: int, camera: Camera, device) -> tuple:
+    field = build_grid_field(args, aabb, cond_dim, finest_resolution(args, aabb, camera))
+    return field.to(device), build_occupancy(args, aabb).to(device)
 
 
 def frustum_of(cam: Camera, poses: torch.Tensor) -> torch.Tensor:
@@ -142,8 +176,8 @@ class GridHead(GridModel):
     @classmethod
     def build(cls, args: argparse.Namespace, aud_channels: int, camera: Camera, device) -> "GridHead":
         aabb = frustum_of(camera, camera.train_poses)
-        return cls(*grid_parts(args, aabb, head_cond_dim(args), device), *audio_nets(args, aud_channels, device),
-                   eye_conditioned(args))
+        return cls(*grid_parts(args, aabb, head_cond_dim(args), camera, device),
+                   *audio_nets(args, aud_channels, device), eye_conditioned(args))
 
     def state_dicts(self) -> dict:
         return {**self.field_state_dicts(), "network_audnet_state_dict": self.audnet.state_dict(),
@@ -168,7 +202,7 @@ class GridTorso(GridModel):
 
     @classmethod
     def build(cls, args: argparse.Namespace, camera: Camera, cond_dim: int, device) -> "GridTorso":
-        return cls(*grid_parts(args, frustum_of(camera, camera.torso_c2w[None].cpu()), cond_dim, device))
+        return cls(*grid_parts(args, frustum_of(camera, camera.torso_c2w[None].cpu()), cond_dim, camera, device))
 
     def state_dicts(self) -> dict:
         return self.field_state_dicts()

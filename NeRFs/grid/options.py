@@ -8,6 +8,27 @@ import argparse
 GRID_TORSO_MASK_LOSS = 0.1
 
 
+# --grid_max_res auto: the finest cell covers about AUTO_CELL_PX pixels of the frame at the head's depth.
+# Measured on the real 512 px clip of ../shared/realvideo (focal 2048 px): 128 (a cell of ~7.6 px: the old
+# fixed default) gave a soft face (sharpness 0.11), 512 (~1.9 px) +0.7 dB head PSNR and sharpness 0.13
+# (docs/grid_backend.md); small frames keep 128, so nothing changes for them.
+AUTO_CELL_PX = 2.0
+AUTO_RES_RANGE = (128, 2048)
+
+
+def max_resolution(text: str) -> str | int:
+    """'auto' or a whole number >= 2 (argparse type of --grid_max_res)."""
+    if str(text).strip().lower() == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is neither auto nor a whole number") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"{value}: the finest resolution must be >= 2 cells")
+    return value
+
+
 def add_grid_options(parser) -> None:
     """The grid backend's own options (ignored by the other backends)."""
     g = parser.add_argument_group("grid backend (docs/grid_backend.md)")
@@ -16,7 +37,9 @@ def add_grid_options(parser) -> None:
     g.add_argument("--grid_levels", type=int, default=4, help="grid backend: encoding levels")
     g.add_argument("--grid_features", type=int, default=8, help="grid backend: features per plane / level")
     g.add_argument("--grid_base_res", type=int, default=32, help="grid backend: coarsest level's resolution")
-    g.add_argument("--grid_max_res", type=int, default=128, help="grid backend: finest level's resolution")
+    g.add_argument("--grid_max_res", type=max_resolution, default="auto",
+                   help="grid backend: finest level's resolution; auto: from the image size and the camera, a cell "
+                        f"of ~{AUTO_CELL_PX:g} px at the head's depth ({AUTO_RES_RANGE[0]}..{AUTO_RES_RANGE[1]})")
     g.add_argument("--grid_hidden", type=int, default=64, help="grid backend: MLP width")
     g.add_argument("--grid_samples", type=int, default=32, help="grid backend: samples per ray (one pass)")
     g.add_argument("--grid_lrate", type=float, default=4e-2, help="grid backend: learning rate of the encoding")
