@@ -75,9 +75,13 @@ def drive_command(args) -> Path:
     """Features of --aud_file -> rendered sequence (NeRFs) -> with --with_audio, the sound muxed in from the
     first rendered frame's audio row on -> with --portrait, the portrait sequence. Returns the final video."""
     check_portrait(args, rendering=True)
+    training_feats = Path(args.datadir) / "aud.npy"
+    if args.aud_norm == "dataset" and not training_feats.is_file():
+        raise UserError(f"--aud_norm dataset reads the training clip's features {training_feats}, which is "
+                        f"missing (an exported avatar carries none): drive without --aud_norm")
     feats = driving_features(args.aud_file, args.datadir)
-    if getattr(args, "aud_norm", "off") == "dataset":
-        feats = match_feature_statistics(feats, load_audio_features(Path(args.datadir) / "aud.npy"))
+    if args.aud_norm == "dataset":
+        feats = match_feature_statistics(feats, load_audio_features(training_feats))
     result = drive(args, feats, str(args.aud_file), head=load_talking_head(args, *model_options(args)))
     video = result.video
     if args.with_audio:

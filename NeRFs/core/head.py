@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from .audio import frame_code
 from .checkpoint import AUDATT_OPTIMIZER_KEYS, load_optimizer
-from .conditioning import EYE_KEY, checkpoint_args, head_condition, reads_eyes
+from .conditioning import EYE_KEY, head_condition, reads_eyes
 from .dataset import AudFaceDataset
 from .models import Backend, Camera
 from .rays import rays_at, sample_pixels
@@ -77,15 +77,14 @@ class FrameTrainer(Trainer):
         self.auds = {k: v.auds.to(self.device) for k, v in self.dataset.splits.items()}
         self.camera = dataset_camera(self.dataset, args, self.bc_img, self.device)
         self.settings = settings if settings is not None else backend.render_settings(args)
+        # each split's eye openness on the device once (a split without values: the training open level)
+        self.split_eyes = {k: (v.eyes if v.eyes is not None else torch.full((len(v),), self.camera.open_eye))
+                           .to(self.device) for k, v in self.dataset.splits.items()}
 
     def eyes(self, split: str) -> torch.Tensor | None:
         """The eye openness [N] of a split's frames for an eye-conditioned head (None for an audio-only one);
         a split without eye values gets the training frames' open level."""
-        if not reads_eyes(self.head):
-            return None
-        frames = self.dataset.splits[split]
-        eyes = frames.eyes if frames.eyes is not None else torch.full((len(frames),), self.camera.open_eye)
-        return eyes.to(self.device)
+        return self.split_eyes[split] if reads_eyes(self.head) else None
 
     def frame_condition(self, split: str, k: int, smooth: bool) -> torch.Tensor:
         """The head's condition [head_cond_dim] of frame k of a split: its audio code (AudioAttNet-smoothed
@@ -159,7 +158,7 @@ class HeadTrainer(FrameTrainer):
             tqdm.write(f"note: {path} was trained {'with' if ckpt.get(EYE_KEY) else 'without'} the eye signal; "
                        f"resuming it so")
             self.args.eye_condition = bool(ckpt.get(EYE_KEY, False))
-            self.build_models(checkpoint_args(self.args, ckpt))
+            self.build_models(self.args)
         modules = self.models.modules()
         self.models.load(ckpt, path)
         if any(a is not b for a, b in zip(modules, self.models.modules())):

@@ -22,3 +22,16 @@ def test_features_take_the_reference_statistics_and_keep_their_shape_in_time():
 def test_the_option_is_off_by_default(tmp_path):
     assert parse_args(["--datadir", str(tmp_path)], "torso").aud_norm == "off"
     assert parse_args(["--datadir", str(tmp_path), "--aud_norm", "dataset"], "torso").aud_norm == "dataset"
+
+
+def test_without_the_training_features_driving_is_refused_before_any_work(dataset_copy, tmp_path):
+    import pytest
+    from NeRFs.TorsoNeRF.run_nerf import drive_command
+    from NeRFs.core.utils import UserError
+    from tests.support import make_args
+    args = make_args(dataset_copy, tmp_path, kind="torso", datadir=str(dataset_copy),
+                     aud_file=str(dataset_copy / "drive" / "aud.npy"), aud_norm="dataset", with_test=True)
+    (dataset_copy / "aud.npy").unlink()
+    with pytest.raises(UserError, match="--aud_norm dataset reads the training clip's features .*aud.npy"):
+        drive_command(args)
+    assert not (tmp_path / "synth_com").exists()   # nothing rendered, nothing written
