@@ -28,9 +28,25 @@ from adnerf.errors import AdnerfError
 
 BACKENDS = ("fan", "dlib")
 MOUTH = slice(48, 68)           # points 48-67: outer (48-59) and inner (60-67) lip contour
+LEFT_EYE, RIGHT_EYE = slice(36, 42), slice(42, 48)
+FEATURE_PAD = 0.3               # a feature's box grows by this share of its width on every side (lids, lips)
 LEFT_EYE_OUTER, RIGHT_EYE_OUTER = 36, 45
 
 Detector = Callable[[np.ndarray], "np.ndarray | None"]
+
+
+def feature_boxes(lms: np.ndarray, pad: float = FEATURE_PAD) -> np.ndarray:
+    """The boxes of the mouth and of each eye, from 68 points [..., 68, 2] (x, y) -> [..., 3, 4] (x, y, w, h).
+
+    Each box is the bounding box of its points grown by ``pad`` times its width on every side, so that an
+    eye's box also holds its lids when the eye is closed and the mouth's box the lips when it is open."""
+    boxes = []
+    for part in (MOUTH, LEFT_EYE, RIGHT_EYE):
+        pts = np.asarray(lms, dtype=np.float64)[..., part, :]
+        lo, hi = pts.min(-2), pts.max(-2)
+        margin = pad * (hi[..., :1] - lo[..., :1])
+        boxes.append(np.concatenate((lo - margin, hi - lo + 2 * margin), axis=-1))
+    return np.stack(boxes, axis=-2)
 
 
 class LandmarkBackendUnavailable(AdnerfError):

@@ -2,7 +2,8 @@
 
 Files read: transforms_train.json, transforms_val.json (focal_len, cx, cy, frames[{img_id, aud_id,
 transform_matrix, face_rect, optional eye}]), <image_dir>/<img_id>.jpg (head_imgs for the head, com_imgs for the torso),
-bc.jpg (background) and the audio features (aud.npy, [N, 16, C]).
+bc.jpg (background), the audio features (aud.npy, [N, 16, C]) and, where present, ori_imgs/<img_id>.lms
+(the boxes of mouth and eyes, for the head's feature rays).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from adnerf.landmarks import feature_boxes
 from adnerf.media import decode_problem, read_image as read_uint8_image
 
 from .regions import parsing_labels
@@ -60,7 +62,8 @@ def check_poses(poses: np.ndarray, path: Path, img_ids=None) -> np.ndarray:
 @dataclass
 class FrameSet:
     """The frames of one split. poses: [N, 4, 4] c2w, rects: [N, 4] (x, y, w, h), auds: [N, 16, C];
-    eyes: [N] eye openness (adnerf.eyes), or None when the transforms hold none (the original's datasets)."""
+    eyes: [N] eye openness (adnerf.eyes), or None when the transforms hold none (the original's datasets);
+    features: [N, 3, 4] the boxes (x, y, w, h) of mouth and eyes from ori_imgs/<img_id>.lms, None without them."""
     img_ids: np.ndarray
     aud_ids: np.ndarray
     poses: torch.Tensor
@@ -68,6 +71,7 @@ class FrameSet:
     auds: torch.Tensor
     image_paths: list[Path]
     eyes: torch.Tensor | None = None
+    features: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.img_ids)
@@ -133,6 +137,21 @@ def frame_eyes(frames: list[dict], source: Path) -> torch.Tensor | None:
     return torch.tensor(eyes, dtype=torch.float32)
 
 
+def feature_boxes_of(root: Path, img_ids: np.ndarray) -> np.ndarray | None:
+    """[N, 3, 4] boxes of mouth and eyes (adnerf.landmarks.feature_boxes) of the frames' ori_imgs/<id>.lms
+    (written by preprocessing step 2); None unless every frame has a readable file of 68 finite points."""
+    paths = [root / "ori_imgs" / f"{i}.lms" for i in img_ids]
+    if not paths or not all(p.is_file() for p in paths):
+        return None
+    try:
+        lms = np.stack([np.loadtxt(p, dtype=np.float64) for p in paths])
+    except ValueError:
+        return None
+    if lms.shape[1:] != (68, 2) or not np.isfinite(lms).all():
+        return None
+    return feature_boxes(lms)
+
+
 def parse_frames(meta: dict, root: Path, image_dir: str, auds: torch.Tensor, aud_source: Path,
                  skip: int = 1) -> FrameSet:
     frames = meta["frames"][::max(int(skip), 1)]
@@ -156,7 +175,7 @@ def parse_frames(meta: dict, root: Path, image_dir: str, auds: torch.Tensor, aud
         raise UserError(f"{len(missing)} of {len(paths)} images missing in {root / image_dir}, first: {missing[0]} "
                         f"(written by preprocessing step 5)")
     return FrameSet(img_ids, aud_ids, poses, rects, select_audio(auds, aud_ids, aud_source), paths,
-                     frame_eyes(frames, source))
+                     frame_eyes(frames, source), feature_boxes_of(root, img_ids))
 
 
 class AudFaceDataset:

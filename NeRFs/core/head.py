@@ -30,7 +30,8 @@ OPTIMIZER_KEYS = ("optimizer_state_dict", "optimizer_aud_state_dict", AUDATT_OPT
 
 def draw_head_rays(trainer, step: int, rng: np.random.Generator):
     """The rays of one head training step, drawn as the original draws them: one random training image,
-    ``N_rand`` pixels of it (``sample_rate`` of them inside its face rectangle).
+    ``N_rand`` pixels of it (``sample_rate`` of them inside its face rectangle); with ``feature_rays``, that
+    share of them first inside the frame's boxes of mouth and eyes.
 
     Returns rays_o, rays_d, target, bc_rgb [N_rand, 3], the frame's condition [head_cond_dim] and whether
     smoothing is on."""
@@ -38,7 +39,9 @@ def draw_head_rays(trainer, step: int, rng: np.random.Generator):
     train = ds.splits["train"]
     k = int(rng.integers(len(train)))
     target_img = ds.image("train", k).to(dev)
-    coords = torch.from_numpy(sample_pixels(a.N_rand, ds.H, ds.W, rng, train.rects[k], a.sample_rate)).to(dev)
+    boxes = None if train.features is None else train.features[k]
+    coords = torch.from_numpy(sample_pixels(a.N_rand, ds.H, ds.W, rng, train.rects[k], a.sample_rate,
+                                            boxes, getattr(a, "feature_rays", 0.0))).to(dev)
     rays_o, rays_d = rays_at(coords, ds.focal, train.poses[k].to(dev), ds.cx, ds.cy)
     target = target_img[coords[:, 0], coords[:, 1]]
     bc_rgb = trainer.bc_img[coords[:, 0], coords[:, 1]]
@@ -107,6 +110,9 @@ class HeadTrainer(FrameTrainer):
     def __init__(self, args: argparse.Namespace, backend: type[Backend] | None = None, settings=None):
         super().__init__(args, "head_imgs", backend, settings)
         choose_eye_condition(args, self.dataset)
+        if getattr(args, "feature_rays", 0.0) > 0 and self.dataset.splits["train"].features is None:
+            tqdm.write("note: --feature_rays without landmarks for every training frame (ori_imgs/<id>.lms, "
+                       "step 2): the rays are drawn from the face rect alone")
         self.build_models(args)
 
     def build_models(self, args: argparse.Namespace) -> None:

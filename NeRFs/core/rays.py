@@ -50,21 +50,33 @@ def face_rect_mask(rect, H: int, W: int) -> np.ndarray:
 
 
 def sample_pixels(N_rand: int, H: int, W: int, rng: np.random.Generator, rect=None,
-                  sample_rate: float = 0.95) -> np.ndarray:
-    """Pick ``N_rand`` distinct pixels of one image, ``sample_rate`` of them inside the face rect.
+                  sample_rate: float = 0.95, boxes=None, box_rate: float = 0.0) -> np.ndarray:
+    """Pick ``N_rand`` distinct pixels of one image: ``box_rate`` of them inside ``boxes`` (the mouth's and
+    the eyes' [K, 4] (x, y, w, h), where the face changes most from frame to frame), and of the others
+    ``sample_rate`` inside the face rect ``rect``.
 
-    Returns [N_rand, 2] integer (row, column) coordinates. Without a rect, pixels are uniform.
+    Returns [N_rand, 2] integer (row, column) coordinates. Without a rect or boxes, pixels are uniform.
     """
     n_pix = H * W
     N_rand = min(N_rand, n_pix)
+    free = np.ones(n_pix, dtype=bool)
+    picked = []
+    if boxes is not None and box_rate > 0:
+        in_boxes = np.zeros((H, W), dtype=bool)
+        for box in boxes:
+            in_boxes |= face_rect_mask(box, H, W)
+        box_idx = np.flatnonzero(in_boxes)
+        picked.append(rng.choice(box_idx, size=min(int(N_rand * box_rate), len(box_idx)), replace=False))
+        free[box_idx] = False
+    n_rest = N_rand - sum(len(p) for p in picked)
     if rect is None:
-        flat = rng.choice(n_pix, size=N_rand, replace=False)
+        picked.append(rng.choice(np.flatnonzero(free), size=n_rest, replace=False))
     else:
         inside = face_rect_mask(rect, H, W).reshape(-1)
-        in_idx, out_idx = np.flatnonzero(inside), np.flatnonzero(~inside)
-        n_in = min(int(N_rand * sample_rate), len(in_idx))
-        n_out = min(N_rand - n_in, len(out_idx))
-        n_in = N_rand - n_out  # a rect covering (almost) the whole image takes the remainder
-        flat = np.concatenate((rng.choice(in_idx, size=n_in, replace=False),
-                               rng.choice(out_idx, size=n_out, replace=False)))
+        in_idx, out_idx = np.flatnonzero(inside & free), np.flatnonzero(~inside & free)
+        n_in = min(int(n_rest * sample_rate), len(in_idx))
+        n_out = min(n_rest - n_in, len(out_idx))
+        n_in = n_rest - n_out  # a rect covering (almost) the whole image takes the remainder
+        picked += [rng.choice(in_idx, size=n_in, replace=False), rng.choice(out_idx, size=n_out, replace=False)]
+    flat = np.concatenate(picked)
     return np.stack(np.divmod(flat, W), axis=-1)
