@@ -117,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--force", action="store_true", help="redo the work even where complete outputs exist")
     a("--offline", action="store_true", help="offline backends for every backend not given: audio mfcc, "
       "landmarks dlib, parsing mediapipe, tracker rigid")
+    a("--val_seconds", type=float, default=0.0, help="step 7: the validation split holds at least this many "
+      "seconds of the video's end (at most half of it; default 0: the original's last 1/11), e.g. 3 for the "
+      "lip-sync score of a short clip")
     a("--nerf_set", action="append", default=[], metavar="KEY=VALUE",
       help="write this option into the three NeRF configs (repeatable), e.g. --nerf_set N_iters=200000")
     a("--no_progress", action="store_true", help="no progress bars")
@@ -162,7 +165,7 @@ def step_options(step: Step, args: argparse.Namespace) -> dict:
     if step.name == "tracking":
         return {"tracker": args.tracker, "device": resolve_device(args.device), "bfm_dir": args.bfm_dir}
     if step.name == "transforms":
-        return {"config_extra": args.config_extra, "subject": args.id}
+        return {"config_extra": args.config_extra, "subject": args.id, "val_seconds": args.val_seconds}
     if step.name == "crop":
         return {"video": str(args.video), "size": args.crop_size, "backend": args.landmark_backend,
                 "device": resolve_device(args.device)}

@@ -1,6 +1,7 @@
 """Preprocessing step 7: camera poses and face rectangles for the NeRFs, and their config files.
 
-    run_transforms(dataset_dir, *, force=False, progress=True, config_extra=None, subject=None) -> record
+    run_transforms(dataset_dir, *, force=False, progress=True, config_extra=None, subject=None,
+                   val_seconds=0) -> record
 
 Reads track_params.pt (step 6), ori_imgs/<n>.lms (step 2) and the size of ori_imgs/<n>.jpg (step 1); writes
 transforms_train.json, transforms_val.json, HeadNeRF_config.txt, TorsoNeRF_config.txt and
@@ -9,7 +10,8 @@ TorsoNeRFTest_config.txt, as the original AD-NeRF did, plus the eye signal (this
 - pose of frame n: trans /= 10, c2w = [R^T | -R^T t] with R = Rx(e0) Ry(e1) Rz'(e2), Rz' = Rz(-e2), the
   original's convention (nerf_configs.head_pose_to_c2w, face_tracking/geometry.py);
 - face_rect from the 68 landmarks (``face_rect``), clamped to the image;
-- only frames with landmarks are used; train = the first int(N * 10 / 11) of them, val = the rest;
+- only frames with landmarks are used; train = the first int(N * 10 / 11) of them, val = the rest (with
+  ``val_seconds``, val is at least that long);
 - track_params.pt rows: the original's layout (one row per frame with a .lms, in frame order) or this
   project's older one (a row for every frame plus a bool ``valid`` [N]); both are read (``pose_rows``);
 - near / far = mean depth - 0.2 / + 0.4, mean depth = -mean(trans_z / 10) over the frames used;
@@ -29,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from adnerf.configfile import read_config, unknown_nerf_options
+from adnerf.constants import FPS
 from adnerf.eyes import eye_openness
 from data_util.common import StepError, atomic_path, face_frames, frame_ids, frame_size, load_lms, save_npy
 from data_util.nerf_configs import head_pose_to_c2w, nerf_configs, write_config, write_transforms
@@ -63,9 +66,11 @@ def face_rect(lms: np.ndarray, width: int, height: int) -> list[int]:
     return [x, y, w, h]
 
 
-def split_frames(ids: list[int]) -> tuple[list[int], list[int]]:
-    """Sequential split: train = the first int(N * 10 / 11) ids, val = the rest (original AD-NeRF)."""
+def split_frames(ids: list[int], min_val: int = 0) -> tuple[list[int], list[int]]:
+    """Sequential split: train = the first int(N * 10 / 11) ids, val = the rest (original AD-NeRF); with
+    ``min_val``, the validation frames are at least that many (at most half of them), taken from the end."""
     n_train = int(len(ids) * TRAIN_FRACTION)
+    n_train = min(n_train, len(ids) - min(int(min_val), len(ids) // 2))
     return ids[:n_train], ids[n_train:]
 
 
@@ -205,18 +210,22 @@ def write_eye(path: Path, eye: np.ndarray, force: bool) -> bool:
 
 
 def run_transforms(dataset_dir: str | Path, *, force: bool = False, progress: bool = True,
-                   config_extra: dict | None = None, subject: str | None = None) -> dict:
+                   config_extra: dict | None = None, subject: str | None = None, val_seconds: float = 0.0) -> dict:
     """Write transforms_{train,val}.json and the three NeRF configs (see the module docstring).
 
     Idempotent: files already holding what would be written are left untouched (the step is cheap, so it
     always recomputes; stale outputs after a re-tracking are thereby never kept). Config lines the user
     added (e.g. ``N_iters = 200000``) are kept unless ``force``; the lines this step owns are updated.
     ``config_extra``: {option: value} written into all three configs (e.g. {"N_iters": 200000}).
+    ``val_seconds``: the validation split holds at least this much of the video's end (at 25 fps; at most half
+    the frames), e.g. 3 s for the lip-sync score of a short clip; 0 keeps the original's 1/11.
     """
     start = time.perf_counter()
     dataset_dir = Path(dataset_dir).resolve()
     subject = subject or dataset_dir.name
     extra = check_config_extra(config_extra)
+    if not (np.isfinite(val_seconds) and val_seconds >= 0):
+        raise StepError(f"val_seconds = {val_seconds}: must be a finite number of seconds >= 0")
     track = load_track_params(dataset_dir / "track_params.pt")
     all_ids = frame_ids(dataset_dir)
     if not all_ids:
@@ -227,7 +236,7 @@ def run_transforms(dataset_dir: str | Path, *, force: bool = False, progress: bo
         raise StepError(f"only {len(ids)} frame(s) of {len(all_ids)} have landmarks and a tracked pose in "
                         f"{dataset_dir}: need at least 2 (see step 2's 'no_face' list in preprocess.json)")
     width, height = frame_size(dataset_dir, ids[0])
-    train_ids, val_ids = split_frames(ids)
+    train_ids, val_ids = split_frames(ids, round(val_seconds * FPS))
     near, far = near_far(track["trans"][[rows[n] for n in ids]])
     testskip = val_testskip(len(val_ids))
     eye = eye_signal(dataset_dir, all_ids, face_frames(dataset_dir))

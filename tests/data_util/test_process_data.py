@@ -122,7 +122,7 @@ def test_steps_run_in_order_and_independent_ones_concurrently(args):
                                        "audio_channel": "first"}                      # the original's channel
     assert fakes.calls["landmarks"][0] == {"backend": "dlib", "device": "cpu"}
     assert fakes.calls["parsing"][0]["backend"] == "mediapipe" and fakes.calls["tracking"][0]["tracker"] == "rigid"
-    assert fakes.calls["transforms"][0] == {"config_extra": {"N_iters": "1000"}, "subject": "subj"}
+    assert fakes.calls["transforms"][0] == {"config_extra": {"N_iters": "1000"}, "subject": "subj", "val_seconds": 0.0}
 
 
 def test_preprocess_json_says_how_the_dataset_was_made(args):

@@ -85,8 +85,22 @@ def test_split_testskip_near_far_by_hand():
     assert (len(train), val[0], len(val)) == (7272, 7272, 728)  # Obama: val 7272-7999
     assert val_testskip(728) == 104 and val_testskip(6) == 1 and val_testskip(14) == 2
     assert split_frames(list(range(23)))[0] == list(range(20))  # int(23 * 10 / 11) = 20
+    # a longer validation on request (the lip-sync score needs 3 s): taken from the end, at most half
+    assert split_frames(list(range(500)), 75) == (list(range(425)), list(range(425, 500)))
+    assert split_frames(list(range(500)), 10) == split_frames(list(range(500)))  # 46 already
+    assert len(split_frames(list(range(100)), 75)[1]) == 50
     near, far = near_far(np.array([[0, 0, -6.0], [0, 0, -8.0]]))  # mean depth 0.7
     assert near == pytest.approx(0.5) and far == pytest.approx(1.1)
+
+
+def test_val_seconds_lengthen_the_written_validation_split(tmp_path):
+    root = make_dataset(tmp_path / "subj", 40)
+    rec = run_transforms(root, progress=False, val_seconds=0.6)  # 15 frames at 25 fps
+    val = read(root / "transforms_val.json")["frames"]
+    assert rec["val"] == len(val) == 15 and [f["img_id"] for f in val] == list(range(25, 40))
+    assert len(read(root / "transforms_train.json")["frames"]) == 25
+    with pytest.raises(StepError, match="val_seconds"):
+        run_transforms(root, progress=False, val_seconds=float("nan"))
 
 
 def test_frames_without_face_or_pose_are_left_out(tmp_path):
