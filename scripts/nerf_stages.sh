@@ -6,16 +6,19 @@
 # every N steps (N / parts, at least 1): checkpoints and validation images
 every() { echo $(( $1 >= $2 ? $1 / $2 : 1 )); }
 
-# train_head DATA BACKEND STEPS RAYS NOSMO: Head-NeRF (resumes; nothing to do when trained to STEPS)
+# train_head DATA BACKEND STEPS RAYS NOSMO [OPTION...]: Head-NeRF (resumes; nothing to do when trained to
+# STEPS); any further arguments go to run_nerf.py as they are (e.g. --grid_max_res 128)
 train_head() {
   $PY NeRFs/HeadNeRF/run_nerf.py --config "$1/HeadNeRF_config.txt" --backend "$2" --N_iters "$3" \
-      --N_rand "$4" --nosmo_iters "$5" --i_weights "$(every "$3" 4)" --i_img "$(every "$3" 4)" --i_testset 100000000
+      --N_rand "$4" --nosmo_iters "$5" --i_weights "$(every "$3" 4)" --i_img "$(every "$3" 4)" --i_testset 100000000 \
+      "${@:6}"
 }
 
-# train_torso DATA BACKEND STEPS RAYS NOSMO: Torso-NeRF on the frozen head
+# train_torso DATA BACKEND STEPS RAYS NOSMO [OPTION...]: Torso-NeRF on the frozen head (options as train_head)
 train_torso() {
   $PY NeRFs/TorsoNeRF/run_nerf.py --config "$1/TorsoNeRF_config.txt" --backend "$2" --N_iters "$3" \
-      --N_rand "$4" --nosmo_iters "$5" --i_weights "$(every "$3" 2)" --i_img "$(every "$3" 2)" --i_testset 100000000
+      --N_rand "$4" --nosmo_iters "$5" --i_weights "$(every "$3" 2)" --i_img "$(every "$3" 2)" --i_testset 100000000 \
+      "${@:6}"
 }
 
 # The renders query only the pixels that some training frame's parsing marks as head / person
