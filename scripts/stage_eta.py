@@ -52,13 +52,15 @@ def step_seconds(res: int, at_128: float, at_512: float) -> float:
     return at_128 + (at_512 - at_128) * (res - 128) / (512 - 128)
 
 
-# seconds of each stage (fixed start-up + per unit), calibrated on the run in the module docstring
+# seconds of each stage (start-up + per unit), calibrated on the run in the module docstring. Preprocessing:
+# its log's steps sum to 68 s of work and 78 s of wall time (8 processes starting). The renders first build the
+# mask of the pixels any training frame's parsing covers (--skip_bg_pixels): seconds that grow with the frames.
 STAGE_SECONDS = {
-    "preprocess": lambda w: 5 + 0.57 * w.frames * w.frame_mp,
+    "preprocess": lambda w: 12 + 0.517 * w.frames * w.frame_mp,
     "head": lambda w: 10 + 0.03 * w.frames + w.head_steps * step_seconds(w.grid_res, 0.0483, 0.0693),
     "torso": lambda w: 5 + 0.01 * w.frames + w.torso_steps * step_seconds(w.grid_res, 0.0527, 0.0733),
-    "drive": lambda w: 18 + 9.4 * w.drive_frames * w.frame_mp,
-    "validation": lambda w: 35 + 9.4 * w.val_frames * w.frame_mp,
+    "drive": lambda w: 5 + 0.1 * w.frames * w.frame_mp + 9.4 * w.drive_frames * w.frame_mp,
+    "validation": lambda w: 5 + 0.25 * w.frames * w.frame_mp + 9.4 * w.val_frames * w.frame_mp,
     "evaluation": lambda w: 10 + 2.07 * w.val_frames * w.frame_mp,
     "portrait": lambda w: 20 + 0.73 * (w.drive_frames + w.val_frames) * w.frame_mp,
 }
