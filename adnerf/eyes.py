@@ -117,6 +117,14 @@ def blink_signal(n_frames: int, fps: float = 25.0, seed: int = 0, rate_per_min=(
 MERGE_GAP = 2   # frames: dips this close are one blink split by landmark jitter (80 ms at 25 fps)
 
 
+def closed_mask(openness: np.ndarray, fraction: float = 0.5) -> np.ndarray:
+    """bool [N]: the frames whose openness [N] lies below ``fraction`` x its median (eyes closed or closing)."""
+    values = np.asarray(openness, dtype=np.float64).reshape(-1)
+    if not np.isfinite(values).all():
+        raise AdnerfError("count_blinks: the eye signal holds NaN or inf")
+    return values < fraction * np.median(values) if values.size else np.zeros(0, dtype=bool)
+
+
 def blink_runs(openness: np.ndarray, fraction: float = 0.5, merge_gap: int = MERGE_GAP) -> list[tuple[int, int]]:
     """(first frame, number of frames) of each run of frames below ``fraction`` x the median openness.
 
@@ -124,12 +132,9 @@ def blink_runs(openness: np.ndarray, fraction: float = 0.5, merge_gap: int = MER
     most ``merge_gap`` frames are one run (measured landmarks jitter around the threshold: on the real clip of
     ../shared/realvideo one blink read as dips of 1 and 4 frames with one frame between); 0: every run counts.
     """
-    values = np.asarray(openness, dtype=np.float64).reshape(-1)
-    if values.size == 0:
+    below = closed_mask(openness, fraction)
+    if below.size == 0:
         return []
-    if not np.isfinite(values).all():
-        raise AdnerfError("count_blinks: the eye signal holds NaN or inf")
-    below = values < fraction * np.median(values)
     edges = np.diff(np.concatenate([[0], below.astype(np.int8), [0]]))
     runs: list[list[int]] = []
     for start, end in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):

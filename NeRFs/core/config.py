@@ -63,6 +63,9 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
     g.add_argument("--feature_rays", type=float, default=0.0,
                    help="head: share of each step's rays drawn inside the boxes of mouth and eyes (from the "
                         "frame's landmarks, ori_imgs/<id>.lms), before sample_rate splits the others")
+    g.add_argument("--eye_frames", type=float, default=0.0,
+                   help="head: share of the steps whose image is drawn among the training frames with closed "
+                        "eyes (transforms 'eye' below half its median), so that the rare blinks are learnt")
     g.add_argument("--no_reload", action=BOOL, default=False, help="do not resume from checkpoints")
     g.add_argument("--ft_path", type=str, default=None, help="checkpoint to start from")
     g.add_argument("--seed", type=int, default=0, help="seeds network init, ray and depth sampling")

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from adnerf.eyes import closed_mask
+
 from .audio import frame_code
 from .checkpoint import AUDATT_OPTIMIZER_KEYS, load_optimizer
 from .conditioning import EYE_KEY, head_condition, reads_eyes
@@ -31,13 +33,17 @@ OPTIMIZER_KEYS = ("optimizer_state_dict", "optimizer_aud_state_dict", AUDATT_OPT
 def draw_head_rays(trainer, step: int, rng: np.random.Generator):
     """The rays of one head training step, drawn as the original draws them: one random training image,
     ``N_rand`` pixels of it (``sample_rate`` of them inside its face rectangle); with ``feature_rays``, that
-    share of them first inside the frame's boxes of mouth and eyes.
+    share of them first inside the frame's boxes of mouth and eyes; with ``eye_frames``, that share of the
+    steps takes its image among the frames with closed eyes (rare in a video: ~5 % of the frames).
 
     Returns rays_o, rays_d, target, bc_rgb [N_rand, 3], the frame's condition [head_cond_dim] and whether
     smoothing is on."""
     a, ds, dev = trainer.args, trainer.dataset, trainer.device
     train = ds.splits["train"]
     k = int(rng.integers(len(train)))
+    closed = getattr(trainer, "closed_eye_frames", ())
+    if len(closed) and getattr(a, "eye_frames", 0.0) > 0 and rng.random() < a.eye_frames:
+        k = int(closed[rng.integers(len(closed))])
     target_img = ds.image("train", k).to(dev)
     boxes = None if train.features is None else train.features[k]
     coords = torch.from_numpy(sample_pixels(a.N_rand, ds.H, ds.W, rng, train.rects[k], a.sample_rate,
@@ -113,6 +119,9 @@ class HeadTrainer(FrameTrainer):
         if getattr(args, "feature_rays", 0.0) > 0 and self.dataset.splits["train"].features is None:
             tqdm.write("note: --feature_rays without landmarks for every training frame (ori_imgs/<id>.lms, "
                        "step 2): the rays are drawn from the face rect alone")
+        # the training frames with closed eyes (below half the median openness), for --eye_frames
+        eyes = self.dataset.splits["train"].eyes
+        self.closed_eye_frames = np.flatnonzero(closed_mask(eyes.numpy())) if eyes is not None else np.zeros(0, int)
         self.build_models(args)
 
     def build_models(self, args: argparse.Namespace) -> None:

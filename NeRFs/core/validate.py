@@ -52,7 +52,8 @@ def validate_args(args: argparse.Namespace) -> argparse.Namespace:
         raise _fail("N_samples", args.N_samples, f"must be >= {MIN_SAMPLES} (the last sample is the background)")
     if not (math.isfinite(args.lrate) and args.lrate > 0):
         raise _fail("lrate", args.lrate, "must be a finite number > 0 (Adam's learning rate)")
-    for opt, lo, hi in (("sample_rate", 0.0, 1.0), ("feature_rays", 0.0, 1.0), ("early_stop_T", 0.0, 1.0)):
+    shares = ("sample_rate", "feature_rays", "eye_frames", "early_stop_T")
+    for opt, lo, hi in ((name, 0.0, 1.0) for name in shares):
         value = getattr(args, opt, 0.0)
         if not (math.isfinite(value) and lo <= value <= hi):
             raise _fail(opt, value, f"must lie in [{lo:g}, {hi:g}]")

@@ -104,3 +104,38 @@ def test_head_training_rays_follow_the_frame_boxes(root_with_landmarks, tmp_path
 def test_feature_share_outside_zero_to_one_is_refused(root_with_landmarks, tmp_path):
     with pytest.raises(UserError, match="feature_rays"):
         validate_args(make_args(root_with_landmarks, tmp_path, feature_rays=1.5))
+
+
+def drawn_frames(trainer, steps: int, seed: int) -> list[int]:
+    """The training frame of each of ``steps`` draws (read back from the rays' target pixels' source)."""
+    import NeRFs.core.head as head
+    seen = []
+    real_image = trainer.dataset.image
+
+    def image(split, k):
+        seen.append(int(k))
+        return real_image(split, k)
+
+    trainer.dataset.image = image
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        head.draw_head_rays(trainer, 0, rng)
+    trainer.dataset.image = real_image
+    return seen
+
+
+def test_eye_frames_draw_the_closed_eye_frames_that_share_of_the_steps(tmp_path_factory, tmp_path):
+    from adnerf.eyes import closed_mask
+    root = make_synthetic_dataset(tmp_path_factory.mktemp("eye_frames") / "synth", n_frames=60, size=24, eyes=True)
+    plain = HeadTrainer(make_args(root, tmp_path / "a", backend="grid"))
+    closed = set(np.flatnonzero(closed_mask(plain.dataset.splits["train"].eyes.numpy())).tolist())
+    assert 0 < len(closed) < len(plain.dataset.splits["train"]) / 4
+    assert set(plain.closed_eye_frames.tolist()) == closed
+    base = drawn_frames(plain, 200, 5)
+    always = HeadTrainer(make_args(root, tmp_path / "b", backend="grid", eye_frames=1.0))
+    assert set(drawn_frames(always, 200, 5)) <= closed
+    half = HeadTrainer(make_args(root, tmp_path / "c", backend="grid", eye_frames=0.5))
+    share = np.mean([k in closed for k in drawn_frames(half, 400, 6)])
+    assert 0.4 < share < 0.7 and np.mean([k in closed for k in base]) < 0.25
+    # at 0 the draw is the original's
+    assert drawn_frames(HeadTrainer(make_args(root, tmp_path / "d", backend="grid", eye_frames=0.0)), 200, 5) == base
