@@ -23,7 +23,8 @@ for a in "$@"; do
   case "$a" in --portrait) PORTRAIT=1 ;; --quick) QUICK=1 ;; *) ARGS+=("$a") ;; esac
 done
 set -- ${ARGS[@]+"${ARGS[@]}"}
-[ $# -ge 3 ] && [ $# -le 5 ] || fail "usage: bash scripts/video_grid.sh <id> <video.mp4> <speech.wav> [head_steps] [torso_steps] [--quick] [--portrait]"
+USAGE="bash scripts/video_grid.sh <id> <video.mp4> <speech.wav> [head_steps] [torso_steps] [--quick] [--portrait]"
+[ $# -ge 3 ] && [ $# -le 5 ] || fail "usage: $USAGE"
 if [ "$QUICK" = 1 ]; then
   ID=$1 VIDEO=$2 SPEECH=$3 HEAD=${4:-600} TORSO=${5:-300} GRID_RES=128
 else
@@ -68,7 +69,12 @@ eta() { $PY -m scripts.stage_eta --dataset "$D" --video "$VIDS/$ID.mp4" --speech
     --torso_steps "$TORSO" --grid_res "$GRID_RES" --stages "$STAGES" --finished "$FINISHED" \
     --elapsed $(( $(date +%s) - START )) "$@" || true; }   # a progress line never stops the run
 # before each stage: the previous stage's seconds into FINISHED, then the progress line
-stage() { echo; [ -z "$STAGE_START" ] || FINISHED+="${FINISHED:+,}$(( $(date +%s) - STAGE_START ))"; STAGE_START=$(date +%s); eta; }
+stage() {
+  echo
+  [ -z "$STAGE_START" ] || FINISHED+="${FINISHED:+,}$(( $(date +%s) - STAGE_START ))"
+  STAGE_START=$(date +%s)
+  eta
+}
 stage
 bash process_data.sh "$ID" --offline --dataset_root "$DATASET_ROOT"
 stage
