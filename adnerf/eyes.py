@@ -121,7 +121,7 @@ def closed_mask(openness: np.ndarray, fraction: float = 0.5) -> np.ndarray:
     """bool [N]: the frames whose openness [N] lies below ``fraction`` x its median (eyes closed or closing)."""
     values = np.asarray(openness, dtype=np.float64).reshape(-1)
     if not np.isfinite(values).all():
-        raise AdnerfError("count_blinks: the eye signal holds NaN or inf")
+        raise AdnerfError("the eye signal holds NaN or inf (eye openness must be finite numbers)")
     return values < fraction * np.median(values) if values.size else np.zeros(0, dtype=bool)
 
 

@@ -25,7 +25,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-FPS = 25
+from adnerf.constants import FPS
+
 # a stage that took under this fraction of its estimate was reused (a second run): it says nothing of speed
 REUSED_FRACTION = 0.1
 

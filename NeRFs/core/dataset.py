@@ -2,8 +2,8 @@
 
 Files read: transforms_train.json, transforms_val.json (focal_len, cx, cy, frames[{img_id, aud_id,
 transform_matrix, face_rect, optional eye}]), <image_dir>/<img_id>.jpg (head_imgs for the head, com_imgs for the torso),
-bc.jpg (background), the audio features (aud.npy, [N, 16, C]) and, where present, ori_imgs/<img_id>.lms
-(the boxes of mouth and eyes, for the head's feature rays).
+bc.jpg (background) and the audio features (aud.npy, [N, 16, C]); for the head's feature rays, on request,
+ori_imgs/<img_id>.lms (``feature_boxes_of``).
 """
 from __future__ import annotations
 
@@ -62,8 +62,7 @@ def check_poses(poses: np.ndarray, path: Path, img_ids=None) -> np.ndarray:
 @dataclass
 class FrameSet:
     """The frames of one split. poses: [N, 4, 4] c2w, rects: [N, 4] (x, y, w, h), auds: [N, 16, C];
-    eyes: [N] eye openness (adnerf.eyes), or None when the transforms hold none (the original's datasets);
-    features: [N, 3, 4] the boxes (x, y, w, h) of mouth and eyes from ori_imgs/<img_id>.lms, None without them."""
+    eyes: [N] eye openness (adnerf.eyes), or None when the transforms hold none (the original's datasets)."""
     img_ids: np.ndarray
     aud_ids: np.ndarray
     poses: torch.Tensor
@@ -71,7 +70,6 @@ class FrameSet:
     auds: torch.Tensor
     image_paths: list[Path]
     eyes: torch.Tensor | None = None
-    features: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.img_ids)
@@ -175,7 +173,7 @@ def parse_frames(meta: dict, root: Path, image_dir: str, auds: torch.Tensor, aud
         raise UserError(f"{len(missing)} of {len(paths)} images missing in {root / image_dir}, first: {missing[0]} "
                         f"(written by preprocessing step 5)")
     return FrameSet(img_ids, aud_ids, poses, rects, select_audio(auds, aud_ids, aud_source), paths,
-                     frame_eyes(frames, source), feature_boxes_of(root, img_ids))
+                     frame_eyes(frames, source))
 
 
 class AudFaceDataset:

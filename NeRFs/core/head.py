@@ -21,7 +21,7 @@ from adnerf.eyes import closed_mask
 from .audio import frame_code
 from .checkpoint import AUDATT_OPTIMIZER_KEYS, load_optimizer
 from .conditioning import EYE_KEY, head_condition, reads_eyes
-from .dataset import AudFaceDataset
+from .dataset import AudFaceDataset, feature_boxes_of
 from .models import Backend, Camera
 from .rays import rays_at, sample_pixels
 from .trainer import Trainer
@@ -41,11 +41,11 @@ def draw_head_rays(trainer, step: int, rng: np.random.Generator):
     a, ds, dev = trainer.args, trainer.dataset, trainer.device
     train = ds.splits["train"]
     k = int(rng.integers(len(train)))
-    closed = getattr(trainer, "closed_eye_frames", ())
+    closed = trainer.closed_eye_frames
     if len(closed) and getattr(a, "eye_frames", 0.0) > 0 and rng.random() < a.eye_frames:
         k = int(closed[rng.integers(len(closed))])
     target_img = ds.image("train", k).to(dev)
-    boxes = None if train.features is None else train.features[k]
+    boxes = None if trainer.feature_boxes is None else trainer.feature_boxes[k]
     coords = torch.from_numpy(sample_pixels(a.N_rand, ds.H, ds.W, rng, train.rects[k], a.sample_rate,
                                             boxes, getattr(a, "feature_rays", 0.0))).to(dev)
     rays_o, rays_d = rays_at(coords, ds.focal, train.poses[k].to(dev), ds.cx, ds.cy)
@@ -116,12 +116,16 @@ class HeadTrainer(FrameTrainer):
     def __init__(self, args: argparse.Namespace, backend: type[Backend] | None = None, settings=None):
         super().__init__(args, "head_imgs", backend, settings)
         choose_eye_condition(args, self.dataset)
-        if getattr(args, "feature_rays", 0.0) > 0 and self.dataset.splits["train"].features is None:
+        train = self.dataset.splits["train"]
+        # [N, 3, 4] mouth and eye boxes of the training frames, read only when --feature_rays asks for them
+        self.feature_boxes = (feature_boxes_of(self.dataset.root, train.img_ids)
+                              if getattr(args, "feature_rays", 0.0) > 0 else None)
+        if getattr(args, "feature_rays", 0.0) > 0 and self.feature_boxes is None:
             tqdm.write("note: --feature_rays without landmarks for every training frame (ori_imgs/<id>.lms, "
                        "step 2): the rays are drawn from the face rect alone")
         # the training frames with closed eyes (below half the median openness), for --eye_frames
-        eyes = self.dataset.splits["train"].eyes
-        self.closed_eye_frames = np.flatnonzero(closed_mask(eyes.numpy())) if eyes is not None else np.zeros(0, int)
+        self.closed_eye_frames = (np.flatnonzero(closed_mask(train.eyes.numpy())) if train.eyes is not None
+                                  else np.zeros(0, dtype=int))
         self.build_models(args)
 
     def build_models(self, args: argparse.Namespace) -> None:

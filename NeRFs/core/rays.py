@@ -59,21 +59,24 @@ def sample_pixels(N_rand: int, H: int, W: int, rng: np.random.Generator, rect=No
     """
     n_pix = H * W
     N_rand = min(N_rand, n_pix)
-    free = np.ones(n_pix, dtype=bool)
     picked = []
+    free = None  # pixels not yet drawn (None: all of them)
     if boxes is not None and box_rate > 0:
         in_boxes = np.zeros((H, W), dtype=bool)
         for box in boxes:
             in_boxes |= face_rect_mask(box, H, W)
         box_idx = np.flatnonzero(in_boxes)
         picked.append(rng.choice(box_idx, size=min(int(N_rand * box_rate), len(box_idx)), replace=False))
-        free[box_idx] = False
+        free = ~in_boxes.reshape(-1)
     n_rest = N_rand - sum(len(p) for p in picked)
     if rect is None:
-        picked.append(rng.choice(np.flatnonzero(free), size=n_rest, replace=False))
+        picked.append(rng.choice(n_pix if free is None else np.flatnonzero(free), size=n_rest, replace=False))
     else:
         inside = face_rect_mask(rect, H, W).reshape(-1)
-        in_idx, out_idx = np.flatnonzero(inside & free), np.flatnonzero(~inside & free)
+        if free is None:
+            in_idx, out_idx = np.flatnonzero(inside), np.flatnonzero(~inside)
+        else:
+            in_idx, out_idx = np.flatnonzero(inside & free), np.flatnonzero(~inside & free)
         n_in = min(int(n_rest * sample_rate), len(in_idx))
         n_out = min(n_rest - n_in, len(out_idx))
         n_in = n_rest - n_out  # a rect covering (almost) the whole image takes the remainder

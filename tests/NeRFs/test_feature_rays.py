@@ -4,7 +4,7 @@ import pytest
 
 from adnerf.landmarks import LEFT_EYE, MOUTH, RIGHT_EYE, feature_boxes
 from data_util.synthetic_head import make_synthetic_dataset
-from NeRFs.core.dataset import AudFaceDataset
+from NeRFs.core.dataset import AudFaceDataset, feature_boxes_of
 from NeRFs.core.head import HeadTrainer, draw_head_rays
 from NeRFs.core.rays import face_rect_mask, sample_pixels
 from NeRFs.core.utils import UserError
@@ -62,13 +62,14 @@ def root_with_landmarks(tmp_path_factory):
     return root
 
 
-def test_dataset_reads_the_boxes_of_every_frame_or_none(root_with_landmarks, tmp_path):
+def test_the_boxes_of_every_frame_are_read_or_none(root_with_landmarks, tmp_path):
     train = AudFaceDataset(root_with_landmarks).splits["train"]
-    assert train.features.shape == (len(train), 3, 4)
-    np.testing.assert_allclose(train.features[1], feature_boxes(face_points(8 + int(train.img_ids[1]) % 3, 20)))
+    boxes = feature_boxes_of(root_with_landmarks, train.img_ids)
+    assert boxes.shape == (len(train), 3, 4)
+    np.testing.assert_allclose(boxes[1], feature_boxes(face_points(8 + int(train.img_ids[1]) % 3, 20)))
     (root_with_landmarks / "ori_imgs" / f"{train.img_ids[0]}.lms").rename(tmp_path / "moved.lms")
     try:
-        assert AudFaceDataset(root_with_landmarks).splits["train"].features is None
+        assert feature_boxes_of(root_with_landmarks, train.img_ids) is None
     finally:
         (tmp_path / "moved.lms").rename(root_with_landmarks / "ori_imgs" / f"{train.img_ids[0]}.lms")
 
@@ -93,7 +94,7 @@ def test_head_training_rays_follow_the_frame_boxes(root_with_landmarks, tmp_path
         draw_head_rays(trainer, 0, rng)
         (n, H, W, _, rect, rate, boxes, share), coords = drawn[-1]
         np.testing.assert_array_equal(rect, train.rects[k])
-        np.testing.assert_array_equal(boxes, train.features[k])
+        np.testing.assert_array_equal(boxes, feature_boxes_of(root_with_landmarks, train.img_ids)[k])
         assert (n, share, rate) == (200, 0.5, trainer.args.sample_rate)
         in_boxes = np.zeros((H, W), dtype=bool)
         for box in boxes:
