@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--bisenet_weights", default=None, help="BiSeNet 79999_iter.pth (default: download / cache)")
     a("--tracker", choices=BACKENDS["tracker"], help="face tracking (default bfm)")
     a("--bfm_dir", default=None, help="folder with the BFM 2009 model / 3DMM files for --tracker bfm")
+    a("--subject_shape", action="store_true", help="step 6, rigid tracker: fit the person's own landmark "
+      "shape with the poses (default: the generic face; measured: lower landmark error, no PSNR gain)")
     a("--max_no_face", type=float, default=None, help="landmarks: the largest tolerated fraction of frames "
       "without a face (default 0.1); those frames are left out of the dataset")
     a("--crop", choices=("auto", "off"), default="auto", help="auto (default): a video larger than --crop_size "
@@ -163,7 +165,8 @@ def step_options(step: Step, args: argparse.Namespace) -> dict:
     if step.name == "parsing":
         return {"backend": args.parsing_backend, "weights": args.bisenet_weights, "device": resolve_device(args.device)}
     if step.name == "tracking":
-        return {"tracker": args.tracker, "device": resolve_device(args.device), "bfm_dir": args.bfm_dir}
+        return {"tracker": args.tracker, "device": resolve_device(args.device), "bfm_dir": args.bfm_dir,
+                "subject_shape": args.subject_shape}
     if step.name == "transforms":
         return {"config_extra": args.config_extra, "subject": args.id, "val_seconds": args.val_seconds}
     if step.name == "crop":

@@ -60,14 +60,15 @@ def save_track_params(path: Path, *, id_coeffs, exp, euler, trans, focal: float)
 
 def run_tracking(dataset_dir, *, tracker: str = "bfm", device: str = "auto", bfm_dir=None, force: bool = False,
                  progress: bool = True, focal: float | None = None, smooth: float = 0.5, threads: int | None = 1,
-                 **bfm_options) -> dict:
+                 subject_shape: bool = False, **bfm_options) -> dict:
     """Track the head (and, with BFM, identity / expression) of every frame with landmarks; write
     track_params.pt (one row per such frame, the original's layout).
 
     tracker: "bfm" (the original's 3DMM fitting; needs 3DMM/3DMM_info.npy, see convert_BFM.py) or "rigid"
     (generic face, no BFM). focal: skip the focal search and use this focal. smooth: temporal smoothing of
-    the rigid tracker. threads: CPU threads while tracking (1 by default: many small operations; None keeps
-    torch's setting). bfm_options: iterations, photometric, photo_warmup, focal_every of face_tracker.track_bfm.
+    the rigid tracker. subject_shape: the rigid tracker also fits the person's own landmark shape with the
+    poses (subject_shape.py; default False: the generic face). threads: CPU threads while tracking (1 by
+    default: many small operations; None keeps torch's setting). bfm_options: iterations, photometric, photo_warmup, focal_every of face_tracker.track_bfm.
     Returns the step record (tracker, focal, mean landmark error px, seconds per frame, ...).
     """
     dataset_dir = Path(dataset_dir)
@@ -96,7 +97,7 @@ def run_tracking(dataset_dir, *, tracker: str = "bfm", device: str = "auto", bfm
     if tracker == "rigid":
         from .rigid_tracker import track_rigid
         result = track_rigid(lms, size, focal=focal, smooth=smooth, times=valid_ids, progress=progress,
-                             threads=threads)
+                             threads=threads, fit_shape=subject_shape)
         id_coeffs = np.zeros((1, ID_DIM))
         exp_valid = np.zeros((len(valid_ids), EXP_DIM))
         run_device = "cpu"
@@ -126,6 +127,8 @@ def run_tracking(dataset_dir, *, tracker: str = "bfm", device: str = "auto", bfm
             record["warning"] = describe(result["focal_search"])
     if tracker == "rigid":
         record["smooth"] = smooth
+        record["subject_shape"] = subject_shape
+        record["generic_face_landmark_error_px"] = float(result["generic_errors"].mean())
     else:
         record.update({k: v for k, v in result.items() if k.startswith("stage_") or k == "iterations"})
     return record

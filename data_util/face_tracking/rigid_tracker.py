@@ -6,7 +6,9 @@ Stages (mirroring the BFM tracker's, without identity / expression):
    the focal with the smallest weighted landmark error;
 2. per-frame pose: OpenCV's SQPnP on the nearly rigid points (brows, nose, eyes) for a global start, then
    batched Gauss-Newton on all 68 points with per-point weights (template.rigid_weights);
-3. temporal smoothing: one joint Levenberg-Marquardt solve over all frames of
+3. with ``fit_shape``, the person's shape (subject_shape.py): the symmetric 3D landmarks and the
+   poses that explain the whole sequence best, solved jointly from the generic face's poses;
+4. temporal smoothing: one joint Levenberg-Marquardt solve over all frames of
    sum_t ||W (proj(pose_t) - lms_t)||^2 + smooth * sum(W) * sum_t ||S (pose_{t-1} - 2 pose_t + pose_{t+1})||^2,
    S converting each pose parameter to pixels of landmark motion, so ``smooth`` is unit-free: a cut-off of
    about smooth^(-1/4) rad/frame (the default 0.5 damps periods shorter than ~5 frames).
@@ -20,6 +22,7 @@ import torch
 
 from .focal_search import widening_search
 from .geometry import forward_transform, torch_threads
+from .subject_shape import fit_subject_shape
 from .template import generic_face_68, rigid_weights
 
 FOCAL_GRID = tuple(range(600, 1401, 100))   # the original's grid at 450 px; scaled in focal_search.py
@@ -166,18 +169,20 @@ def search_focal(lms: np.ndarray, cxy, grid=FOCAL_GRID, every: int = 40, templat
 
 def track_rigid(lms: np.ndarray, image_size: tuple[int, int], *, focal: float | None = None, smooth: float = 0.5,
                 focal_every: int = 40, times: np.ndarray | None = None, progress: bool = False,
-                threads: int | None = 1) -> dict:
+                threads: int | None = 1, fit_shape: bool = False) -> dict:
     """Rigid tracking of a landmark sequence.
 
     lms [B, 68, 2] px; image_size (w, h); times [B] increasing frame numbers (default 0..B-1).
     threads: torch CPU threads while tracking (geometry.torch_threads; None keeps torch's setting).
-    Returns {euler [B, 3], trans [B, 3], focal, focal_errors, errors [B, 68] px} as numpy / floats.
+    fit_shape: also fit the person's own landmark shape with the poses (default False: the generic face).
+    Returns {euler [B, 3], trans [B, 3], focal, focal_errors, errors [B, 68] px, shape [68, 3] dm,
+    generic_errors [B, 68] px (the generic face's, before the shape stage)} as numpy / floats.
     """
     with torch_threads(threads):
-        return _track_rigid(lms, image_size, focal, smooth, focal_every, times, progress)
+        return _track_rigid(lms, image_size, focal, smooth, focal_every, times, progress, fit_shape)
 
 
-def _track_rigid(lms, image_size, focal, smooth, focal_every, times, progress) -> dict:
+def _track_rigid(lms, image_size, focal, smooth, focal_every, times, progress, fit_shape) -> dict:
     w, h = image_size
     cxy = (w / 2.0, h / 2.0)
     template = generic_face_68()
@@ -186,7 +191,13 @@ def _track_rigid(lms, image_size, focal, smooth, focal_every, times, progress) -
         focal, focal_errors, focal_search = widening_search(
             lambda grid: search_focal(lms, cxy, grid, every=focal_every, template=template, progress=progress)[1],
             image_size)
-    pose = fit_poses(lms, focal, cxy, template, smooth=smooth, times=times)
-    errors = reprojection_errors(pose, lms, template, focal, cxy)
+    pose = fit_poses(lms, focal, cxy, template)
+    generic_errors = reprojection_errors(pose, lms, template, focal, cxy)
+    shape = template
+    if fit_shape:
+        shape, pose = fit_subject_shape(lms, pose, template, rigid_weights(), focal, cxy)
+    if smooth > 0:
+        pose = gauss_newton(pose, lms, shape, rigid_weights(), focal, cxy, smooth=smooth, times=times)
+    errors = reprojection_errors(pose, lms, shape, focal, cxy)
     return {"euler": pose[:, :3], "trans": pose[:, 3:], "focal": float(focal), "focal_errors": focal_errors,
-            "focal_search": focal_search, "errors": errors}
+            "focal_search": focal_search, "errors": errors, "shape": shape, "generic_errors": generic_errors}

@@ -47,6 +47,14 @@ def generic_face_68() -> np.ndarray:
     return points / 10.0
 
 
+def mirror_index() -> np.ndarray:
+    """int [68]: the index of each landmark's mirror image (the centre line's points are their own)."""
+    index = np.arange(68)
+    for left, right in _MIRROR.items():
+        index[left], index[right] = right, left
+    return index
+
+
 def rigid_weights() -> np.ndarray:
     """Per-landmark weights [68] for pose fitting: high where the skin does not move with speech or expression.
 
