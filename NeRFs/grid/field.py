@@ -11,6 +11,11 @@ Layout (RAD-NeRF's concatenation design, sizes for a CPU):
 ``cond`` is the per-frame condition: the audio code (head) or audio code + encoded pose (torso). It is the
 same for every point of a frame, so ``W_c cond`` is computed once per call and added as a bias: the same
 function as concatenating it to every point, for a fraction of the work.
+
+With ``cond_gate`` (``--grid_cond_gate``), each point scales that bias by its own gate, a per-unit
+sigmoid(W_g e) of its encoding: h = ReLU(W_e e + sigmoid(W_g e) * (W_c cond) + b), so the condition can act
+where it matters (the mouth for the audio) and be shut out elsewhere; the spatial attention of ER-NeRF's
+region attention module, in the hidden layer's space so that W_c cond is still computed once per frame.
 """
 from __future__ import annotations
 
@@ -42,17 +47,18 @@ class GridField(nn.Module):
 
     def __init__(self, aabb: torch.Tensor, cond_dim: int, encoding: str = "triplane", levels: int = 4,
                  features: int = 8, base_res: int = 32, max_res: int = 128, hidden: int = 64, geo_dim: int = 15,
-                 use_viewdirs: bool = True, view_freqs: int = 2):
+                 use_viewdirs: bool = True, view_freqs: int = 2, cond_gate: bool = False):
         super().__init__()
         self.options = {"encoding": encoding, "levels": levels, "features": features, "base_res": base_res,
                         "max_res": max_res, "hidden": hidden, "geo_dim": geo_dim, "use_viewdirs": use_viewdirs,
-                        "view_freqs": view_freqs}
+                        "view_freqs": view_freqs, "cond_gate": cond_gate}
         self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).clone())
         self.encoding = build_encoding(encoding, levels=levels, features=features, base_res=base_res,
                                        max_res=max_res)
         self.cond_dim = cond_dim
         self.sigma_in = nn.Linear(self.encoding.out_dim, hidden)
         self.sigma_cond = nn.Linear(cond_dim, hidden, bias=False)
+        self.cond_gate = nn.Linear(self.encoding.out_dim, hidden) if cond_gate else None
         self.sigma_net = nn.Sequential(nn.ReLU(inplace=True), nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
                                        nn.Linear(hidden, 1 + geo_dim))
         with torch.no_grad():  # start as a light fog (density ~0.2): see-through, above the occupancy
@@ -67,9 +73,9 @@ class GridField(nn.Module):
     def max_res(self) -> int:
         return int(self.options["max_res"])
 
-    def resized(self, max_res: int) -> "GridField":
-        """A fresh field like this one (box, condition, sizes, device) but of finest resolution ``max_res``."""
-        return GridField(self.aabb, self.cond_dim, **{**self.options, "max_res": int(max_res)}).to(self.aabb.device)
+    def rebuilt(self, **options) -> "GridField":
+        """A fresh field like this one (box, condition, sizes, device) but for ``options`` (e.g. max_res)."""
+        return GridField(self.aabb, self.cond_dim, **{**self.options, **options}).to(self.aabb.device)
 
     def normalise(self, pts: torch.Tensor) -> torch.Tensor:
         """World points [N, 3] -> [-1, 1]^3 box coordinates [N, 3] (outside the box: beyond +-1)."""
@@ -85,7 +91,10 @@ class GridField(nn.Module):
     def density(self, pts: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """pts [N, 3], cond [C] -> density [N] (>= 0; 0 outside the box), geo features [N, G]."""
         x = self.normalise(pts)
-        out = self.sigma_net(self.sigma_in(self.encoding(x)) + self.sigma_cond(cond))
+        e, bias = self.encoding(x), self.sigma_cond(cond)
+        if self.cond_gate is not None:
+            bias = torch.sigmoid(self.cond_gate(e)) * bias
+        out = self.sigma_net(self.sigma_in(e) + bias)
         # the box is the modelled volume: nothing outside it (validation and driving poses may reach a
         # little beyond the training frustums), so skipping such points or querying them gives one image
         inside = (x.abs() <= 1).all(-1)

@@ -51,7 +51,8 @@ def finest_resolution(args: argparse.Namespace, aabb: torch.Tensor, camera: Came
 def build_grid_field(args: argparse.Namespace, aabb: torch.Tensor, cond_dim: int, max_res: int) -> GridField:
     return GridField(aabb, cond_dim, encoding=args.grid_encoding, levels=args.grid_levels,
                      features=args.grid_features, base_res=args.grid_base_res, max_res=max_res,
-                     hidden=args.grid_hidden, use_viewdirs=args.use_viewdirs)
+                     hidden=args.grid_hidden, use_viewdirs=args.use_viewdirs,
+                     cond_gate=getattr(args, "grid_cond_gate", False))
 
 
 def build_occupancy(args: argparse.Namespace, aabb: torch.Tensor) -> OccupancyGrid:
@@ -116,11 +117,15 @@ class GridModel(Model):
 
     def load_field(self, ckpt: dict, path) -> None:
         """The checkpoint's weights; a field of another finest resolution (``--grid_max_res auto`` against a
-        file trained at a fixed one) is rebuilt at the file's first, so every older file still loads."""
+        file trained at a fixed one) or with / without the condition gate (the file's weights say) is rebuilt
+        as the file's first, so every file loads whatever the options."""
         check_backend(ckpt, path, "grid")
         saved = saved_max_res(ckpt)
         if saved is not None and saved != self.field.max_res:
-            self.field = self.field.resized(saved)
+            self.field = self.field.rebuilt(max_res=saved)
+        gated = "cond_gate.weight" in ckpt.get("grid_field_state_dict", {})
+        if gated != (self.field.cond_gate is not None):
+            self.field = self.field.rebuilt(cond_gate=gated)
         load_module(self.field, ckpt, "grid_field_state_dict", path)
         load_module(self.occ, ckpt, "occupancy_state_dict", path)
 

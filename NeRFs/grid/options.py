@@ -41,6 +41,9 @@ def add_grid_options(parser) -> None:
                    help="grid backend: finest level's resolution; auto: from the image size and the camera, a cell "
                         f"of ~{AUTO_CELL_PX:g} px at the head's depth ({AUTO_RES_RANGE[0]}..{AUTO_RES_RANGE[1]})")
     g.add_argument("--grid_hidden", type=int, default=64, help="grid backend: MLP width")
+    g.add_argument("--grid_cond_gate", action=argparse.BooleanOptionalAction, default=False,
+                   help="grid backend: each point gates the per-frame condition (audio) by its own sigmoid of its "
+                        "encoding, so the audio can act on the mouth alone (ER-NeRF's region attention)")
     g.add_argument("--grid_samples", type=int, default=32, help="grid backend: samples per ray (one pass)")
     g.add_argument("--grid_lrate", type=float, default=4e-2, help="grid backend: learning rate of the encoding")
     g.add_argument("--grid_lrate_net", type=float, default=8e-3,
