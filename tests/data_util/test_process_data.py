@@ -136,7 +136,8 @@ def test_preprocess_json_says_how_the_dataset_was_made(args):
         assert entry["status"] == "done" and entry["step"] == step.number
         assert entry["backend"] == "fake" and entry["version"] == 3 and entry["frames"] == 10
         assert entry["seconds"] >= 0 and abs(entry["seconds_per_frame"] * 10 - entry["seconds"]) < 2e-3
-    assert log["steps"]["tracking"]["options"] == {"tracker": "rigid", "device": "cpu", "bfm_dir": None}
+    assert log["steps"]["tracking"]["options"] == {"tracker": "rigid", "device": "cpu", "bfm_dir": None,
+                                                   "subject_shape": False}
 
 
 def test_stops_at_the_first_failing_step_with_its_name_and_reason(args):
