@@ -21,6 +21,7 @@ import numpy as np
 from adnerf.eyes import blink_runs, eye_openness
 from adnerf.landmarks import detect_landmarks
 from adnerf.media import read_image
+from benchmarks.common import report_numbers
 from adnerf.sequence_record import read_sequence_record
 
 
@@ -51,10 +52,7 @@ def main(argv=None) -> int:
            "matched_blinks": matched_blinks(sig_runs, ren_runs),
            "correlation": float(np.corrcoef(signal, rendered)[0, 1]),
            "rendered_open_median": float(np.median(rendered)), "rendered_min": float(rendered.min())}
-    for key, value in out.items():
-        print(f"{key:22s} {value:.3f}" if isinstance(value, float) else f"{key:22s} {value}")
-    if a.json:
-        Path(a.json).write_text(json.dumps(out, indent=1))
+    report_numbers(out, a.json, 22)
     return 0
 
 

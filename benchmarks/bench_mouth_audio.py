@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from adnerf.media import read_image
+from benchmarks.common import report_numbers
 from evaluation.lipsync_clip import mouth_openings
 from NeRFs.core.cli import model_options
 from NeRFs.core.config import parse_args
@@ -103,10 +104,7 @@ def main(argv=None) -> int:
     val_render, val_gt = mouth_openings(render_frames(model, val, feats, val_aud)), mouth_openings(ground_truth(root, val_ids))
     out.update({"val_frames": len(val), "val_r_vs_gt": correlation(val_render, val_gt),
                 "val_std_ratio": std_ratio(val_render, val_gt)})
-    for key, value in out.items():
-        print(f"{key:26s} {value:.3f}" if isinstance(value, float) else f"{key:26s} {value}")
-    if a.json:
-        Path(a.json).write_text(json.dumps(out, indent=1))
+    report_numbers(out, a.json, 26)
     return 0
 
 

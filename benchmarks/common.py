@@ -81,3 +81,12 @@ def add_allocator_option(parser) -> None:
 def apply_allocator(choice: str) -> str:
     """Set up the allocator as ``--allocator`` says; returns a description for the report."""
     return "freed memory kept" if choice == "kept" and keep_freed_memory() else "glibc defaults"
+
+
+def report_numbers(numbers: dict, json_path: str | None, width: int = 26) -> None:
+    """Print a benchmark's numbers one per line (floats to 3 decimals); also write them to json_path if given."""
+    import json
+    for key, value in numbers.items():
+        print(f"{key:{width}s} {value:.3f}" if isinstance(value, float) else f"{key:{width}s} {value}")
+    if json_path:
+        Path(json_path).write_text(json.dumps(numbers, indent=1))
