@@ -12,7 +12,6 @@ within 2 frames, and the correlation of the two series. Issue 19's target: at le
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

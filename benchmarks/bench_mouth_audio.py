@@ -15,7 +15,6 @@ are those of run_nerf.py; the eyes stay open at the training level.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
