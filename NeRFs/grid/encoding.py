@@ -63,6 +63,31 @@ class TriPlaneEncoding(nn.Module):
         return torch.cat(outs, dim=0).t()
 
 
+class ConditionedPlanes(nn.Module):
+    """Points [N, 3] in [-1, 1] and per-frame weights [K] -> features [N, 3 * features] that vary with the frame.
+
+    Parameters: ``basis`` tri-planes [3, basis * features, res, res], zero at first (the field starts as the
+    static one). A frame's planes are its weights' combination of the basis, sum_k w_k P_k, read like a
+    TriPlaneEncoding level: a spatial map of what the condition changes (K-Planes' time planes, with the audio
+    code in place of time), learnt where the change is rather than through the MLP's shared hidden units.
+    """
+
+    def __init__(self, basis: int = 4, features: int = 4, res: int = 128):
+        super().__init__()
+        self.basis, self.features, self.res = basis, features, res
+        self.planes = nn.Parameter(torch.zeros(3, basis * features, res, res))
+        self.out_dim = 3 * features
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """x [N, 3], weights [K] -> [N, 3 * F] (a transposed view, as TriPlaneEncoding's)."""
+        k, f, r = self.basis, self.features, self.res
+        planes = (self.planes.view(3, k, f, r, r) * weights.to(self.planes.dtype).view(1, k, 1, 1, 1)).sum(1)
+        coords = torch.stack([x[:, list(p)] for p in _PLANES], dim=0).unsqueeze(1)  # [3, 1, N, 2]
+        out = F.grid_sample(planes, coords.to(planes.dtype), mode="bilinear", padding_mode="border",
+                            align_corners=True)  # [3, F, 1, N]
+        return out.reshape(3 * f, x.shape[0]).t()
+
+
 class HashGridEncoding(nn.Module):
     """Points [N, 3] in [-1, 1] -> features [N, levels * features] (instant-ngp's hash encoding).
 

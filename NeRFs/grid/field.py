@@ -16,6 +16,8 @@ With ``cond_gate`` (``--grid_cond_gate``), each point scales that bias by its ow
 sigmoid(W_g e) of its encoding: h = ReLU(W_e e + sigmoid(W_g e) * (W_c cond) + b), so the condition can act
 where it matters (the mouth for the audio) and be shut out elsewhere; the spatial attention of ER-NeRF's
 region attention module, in the hidden layer's space so that W_c cond is still computed once per frame.
+With ``cond_planes`` K > 0 (``--grid_cond_planes``), h also gets W_d P(x; Linear(cond)): K tri-planes mixed
+per frame (ConditionedPlanes), so the condition changes features where the face changes.
 """
 from __future__ import annotations
 
@@ -25,9 +27,10 @@ from torch import nn
 
 from NeRFs.core.encoding import PositionalEncoding
 
-from .encoding import build_encoding
+from .encoding import ConditionedPlanes, build_encoding
 
 DENSITY_LOGIT_INIT = 0.2
+COND_PLANE_FEATURES, COND_PLANE_RES = 4, 128  # --grid_cond_planes: features per basis plane, cells per side
 DENSITY_LOGIT_MAX = 15.0  # exp(15) ~ 3.3e6: opaque in any interval; the clamp keeps float32 finite
 
 
@@ -47,11 +50,11 @@ class GridField(nn.Module):
 
     def __init__(self, aabb: torch.Tensor, cond_dim: int, encoding: str = "triplane", levels: int = 4,
                  features: int = 8, base_res: int = 32, max_res: int = 128, hidden: int = 64, geo_dim: int = 15,
-                 use_viewdirs: bool = True, view_freqs: int = 2, cond_gate: bool = False):
+                 use_viewdirs: bool = True, view_freqs: int = 2, cond_gate: bool = False, cond_planes: int = 0):
         super().__init__()
         self.options = {"encoding": encoding, "levels": levels, "features": features, "base_res": base_res,
                         "max_res": max_res, "hidden": hidden, "geo_dim": geo_dim, "use_viewdirs": use_viewdirs,
-                        "view_freqs": view_freqs, "cond_gate": cond_gate}
+                        "view_freqs": view_freqs, "cond_gate": cond_gate, "cond_planes": cond_planes}
         self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).clone())
         self.encoding = build_encoding(encoding, levels=levels, features=features, base_res=base_res,
                                        max_res=max_res)
@@ -59,6 +62,9 @@ class GridField(nn.Module):
         self.sigma_in = nn.Linear(self.encoding.out_dim, hidden)
         self.sigma_cond = nn.Linear(cond_dim, hidden, bias=False)
         self.cond_gate = nn.Linear(self.encoding.out_dim, hidden) if cond_gate else None
+        self.cond_basis = nn.Linear(cond_dim, cond_planes) if cond_planes else None
+        self.cond_planes = ConditionedPlanes(cond_planes, COND_PLANE_FEATURES, COND_PLANE_RES) if cond_planes else None
+        self.sigma_dyn = nn.Linear(self.cond_planes.out_dim, hidden, bias=False) if cond_planes else None
         self.sigma_net = nn.Sequential(nn.ReLU(inplace=True), nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
                                        nn.Linear(hidden, 1 + geo_dim))
         with torch.no_grad():  # start as a light fog (density ~0.2): see-through, above the occupancy
@@ -94,7 +100,10 @@ class GridField(nn.Module):
         e, bias = self.encoding(x), self.sigma_cond(cond)
         if self.cond_gate is not None:
             bias = torch.sigmoid(self.cond_gate(e)) * bias
-        out = self.sigma_net(self.sigma_in(e) + bias)
+        h = self.sigma_in(e) + bias
+        if self.cond_planes is not None:
+            h = h + self.sigma_dyn(self.cond_planes(x, self.cond_basis(cond)))
+        out = self.sigma_net(h)
         # the box is the modelled volume: nothing outside it (validation and driving poses may reach a
         # little beyond the training frustums), so skipping such points or querying them gives one image
         inside = (x.abs() <= 1).all(-1)

@@ -35,6 +35,12 @@ def saved_max_res(ckpt: dict) -> int | None:
     return int(ckpt["grid_field_state_dict"][max(planes, key=lambda k: int(k.rsplit(".", 1)[1]))].shape[-1])
 
 
+def saved_cond_planes(ckpt: dict) -> int:
+    """The number of conditioned basis planes a grid checkpoint's field has (0: none, all older files)."""
+    weight = ckpt.get("grid_field_state_dict", {}).get("cond_basis.weight")
+    return 0 if weight is None else int(weight.shape[0])
+
+
 def finest_resolution(args: argparse.Namespace, aabb: torch.Tensor, camera: Camera) -> int:
     """--grid_max_res, or for 'auto' the power of two nearest to the box's largest side in pixels at the
     training cameras' distance from its centre, over AUTO_CELL_PX, within AUTO_RES_RANGE: the same value
@@ -52,7 +58,8 @@ def build_grid_field(args: argparse.Namespace, aabb: torch.Tensor, cond_dim: int
     return GridField(aabb, cond_dim, encoding=args.grid_encoding, levels=args.grid_levels,
                      features=args.grid_features, base_res=args.grid_base_res, max_res=max_res,
                      hidden=args.grid_hidden, use_viewdirs=args.use_viewdirs,
-                     cond_gate=getattr(args, "grid_cond_gate", False))
+                     cond_gate=getattr(args, "grid_cond_gate", False),
+                     cond_planes=getattr(args, "grid_cond_planes", 0))
 
 
 def build_occupancy(args: argparse.Namespace, aabb: torch.Tensor) -> OccupancyGrid:
@@ -69,7 +76,7 @@ def fused_adam(module: torch.nn.Module) -> dict:
 def grid_optimizer(field: GridField, args: argparse.Namespace) -> torch.optim.Optimizer:
     """Adam with the encoding at ``grid_lrate`` and the MLPs at ``grid_lrate_net`` (group 0 / 1); eps 1e-15
     as instant-ngp (the grid's rarely-touched entries get tiny second moments)."""
-    enc = list(field.encoding.parameters())
+    enc = list(field.encoding.parameters()) + (list(field.cond_planes.parameters()) if field.cond_planes else [])
     ids = {id(p) for p in enc}
     net = [p for p in field.parameters() if id(p) not in ids]
     return torch.optim.Adam([{"params": enc, "lr": args.grid_lrate, "base_lr": args.grid_lrate},
@@ -126,6 +133,9 @@ class GridModel(Model):
         gated = "cond_gate.weight" in ckpt.get("grid_field_state_dict", {})
         if gated != (self.field.cond_gate is not None):
             self.field = self.field.rebuilt(cond_gate=gated)
+        basis = saved_cond_planes(ckpt)
+        if basis != int(self.field.options["cond_planes"]):
+            self.field = self.field.rebuilt(cond_planes=basis)
         load_module(self.field, ckpt, "grid_field_state_dict", path)
         load_module(self.occ, ckpt, "occupancy_state_dict", path)
 

@@ -16,17 +16,27 @@ AUTO_CELL_PX = 2.0
 AUTO_RES_RANGE = (128, 2048)
 
 
+def whole_number(text: str, minimum: int, what: str) -> int:
+    """int(text) if >= minimum, else argparse's one-line error naming ``what``."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{value}: {what} must be >= {minimum}")
+    return value
+
+
 def max_resolution(text: str) -> str | int:
     """'auto' or a whole number >= 2 (argparse type of --grid_max_res)."""
     if str(text).strip().lower() == "auto":
         return "auto"
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is neither auto nor a whole number") from None
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"{value}: the finest resolution must be >= 2 cells")
-    return value
+    return whole_number(text, 2, "the finest resolution (cells)")
+
+
+def basis_count(text: str) -> int:
+    """A whole number >= 0 (argparse type of --grid_cond_planes)."""
+    return whole_number(text, 0, "the number of conditioned planes")
 
 
 def add_grid_options(parser) -> None:
@@ -44,6 +54,9 @@ def add_grid_options(parser) -> None:
     g.add_argument("--grid_cond_gate", action=argparse.BooleanOptionalAction, default=False,
                    help="grid backend: each point gates the per-frame condition (audio) by its own sigmoid of its "
                         "encoding, so the audio can act on the mouth alone (ER-NeRF's region attention)")
+    g.add_argument("--grid_cond_planes", type=basis_count, default=0,
+                   help="grid backend: K > 0 adds K tri-planes that the per-frame condition (audio, eyes) mixes, "
+                        "so it changes the features where the face changes (the mouth) directly; 0: none")
     g.add_argument("--grid_samples", type=int, default=32, help="grid backend: samples per ray (one pass)")
     g.add_argument("--grid_lrate", type=float, default=4e-2, help="grid backend: learning rate of the encoding")
     g.add_argument("--grid_lrate_net", type=float, default=8e-3,
