@@ -20,7 +20,10 @@ import numpy as np
 from adnerf.eyes import blink_runs, eye_openness
 from adnerf.landmarks import detect_landmarks
 from adnerf.media import read_image
-from benchmarks.common import report_numbers
+try:  # run as a file (python benchmarks/x.py, as the other benchmarks): common.py sits next to it
+    from common import report_numbers
+except ImportError:  # imported as benchmarks.<name> (the tests)
+    from benchmarks.common import report_numbers
 from adnerf.sequence_record import read_sequence_record
 
 

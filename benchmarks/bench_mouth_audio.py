@@ -22,7 +22,10 @@ import numpy as np
 import torch
 
 from adnerf.media import read_image
-from benchmarks.common import report_numbers
+try:  # run as a file (python benchmarks/x.py, as the other benchmarks): common.py sits next to it
+    from common import report_numbers
+except ImportError:  # imported as benchmarks.<name> (the tests)
+    from benchmarks.common import report_numbers
 from evaluation.lipsync_clip import mouth_openings
 from NeRFs.core.cli import model_options
 from NeRFs.core.config import parse_args
