@@ -16,12 +16,13 @@ AUTO_CELL_PX = 2.0
 AUTO_RES_RANGE = (128, 2048)
 
 
-def whole_number(text: str, minimum: int, what: str) -> int:
-    """int(text) if >= minimum, else argparse's one-line error naming ``what``."""
+def whole_number(text: str, minimum: int, what: str, alternative: str = "") -> int:
+    """int(text) if >= minimum, else argparse's one-line error naming ``what`` (and the other accepted word)."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+        either = f"neither {alternative} nor" if alternative else "not"
+        raise argparse.ArgumentTypeError(f"'{text}' is {either} a whole number") from None
     if value < minimum:
         raise argparse.ArgumentTypeError(f"{value}: {what} must be >= {minimum}")
     return value
@@ -31,7 +32,7 @@ def max_resolution(text: str) -> str | int:
     """'auto' or a whole number >= 2 (argparse type of --grid_max_res)."""
     if str(text).strip().lower() == "auto":
         return "auto"
-    return whole_number(text, 2, "the finest resolution (cells)")
+    return whole_number(text, 2, "the finest resolution (cells)", alternative="auto")
 
 
 def basis_count(text: str) -> int:
