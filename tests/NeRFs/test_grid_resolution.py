@@ -39,6 +39,8 @@ def test_the_option_takes_auto_or_a_count():
     for bad in ("1", "x", "64.5"):
         with pytest.raises(argparse.ArgumentTypeError):
             max_resolution(bad)
+    with pytest.raises(argparse.ArgumentTypeError, match="neither auto nor a whole number"):
+        max_resolution("x")
 
 
 def test_an_older_file_of_another_resolution_loads_renders_and_resumes(synthetic_root, tmp_path):
