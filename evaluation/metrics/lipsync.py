@@ -1,6 +1,6 @@
 """A lip-sync score without SyncNet weights: does the mouth open with the loudness of the speech?
 
-Pure maths on per-frame series (the I/O, landmarks and audio decoding, is in evaluation/lipsync_clip.py):
+Pure maths on per-frame series (the two series are adnerf.mouth's, shared with training and driving) (the I/O, landmarks and audio decoding, is in evaluation/lipsync_clip.py):
 
 - mouth opening [N]: inner-lip gap (mean distance of the inner-lip point pairs 61-67, 62-66, 63-65 of the
   68-point iBUG landmarks) over the inter-ocular distance (outer eye corners 36, 45), unitless;
@@ -24,49 +24,19 @@ from __future__ import annotations
 
 import numpy as np
 
-FPS = 25
-AUDIO_RATE = 16000
+from adnerf.mouth import (AUDIO_RATE, EYE_OUTER, FPS, INNER_LIP_PAIRS, SILENCE_DB, SPEECH_BAND,  # noqa: F401
+                          mouth_opening, speech_loudness)
+
 SAMPLES_PER_FRAME = AUDIO_RATE // FPS          # 640: 40 ms
-SPEECH_BAND = (300.0, 3000.0)                  # Hz
 MAX_LAG = 15                                   # frames either side, as SyncNet's offsets
 N_NULL = 200
 BLOCK_FRAMES = 25                              # 1 s blocks for the shuffled null
 SYLLABLE_HIGHPASS = 13                         # frames of the moving mean taken away (0.52 s; 0: none)
 MIN_FRAMES = 3 * BLOCK_FRAMES                  # shorter clips: too few block orders for a null
-SILENCE_DB = -100.0                            # loudness floor (digital silence)
-INNER_LIP_PAIRS = ((61, 67), (62, 66), (63, 65))
-EYE_OUTER = (36, 45)
 
 
 class LipSyncUndefined(ValueError):
     """The score cannot be computed on these series; str() says why (too short, a still mouth, silence)."""
-
-
-def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
-    """landmarks [N, 68, 2] (NaN rows where no face was found) -> inner-lip gap / inter-ocular distance [N]."""
-    lms = np.asarray(landmarks, dtype=np.float64)
-    gap = np.mean([np.linalg.norm(lms[:, a] - lms[:, b], axis=-1) for a, b in INNER_LIP_PAIRS], axis=0)
-    inter_ocular = np.linalg.norm(lms[:, EYE_OUTER[0]] - lms[:, EYE_OUTER[1]], axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(inter_ocular > 0, gap / inter_ocular, np.nan)
-
-
-def speech_loudness(samples: np.ndarray, n_frames: int, rate: int = AUDIO_RATE,
-                    band: tuple[float, float] = SPEECH_BAND) -> np.ndarray:
-    """int16-valued mono audio [S] -> speech-band RMS per video frame in dB full scale [n_frames]
-    (NaN for frames past the end of the audio; SILENCE_DB for digital silence)."""
-    from scipy.signal import butter, sosfiltfilt
-    x = np.asarray(samples, dtype=np.float64) / 32768.0
-    per_frame = rate // FPS
-    out = np.full(n_frames, np.nan)
-    n_audio = min(n_frames, len(x) // per_frame)
-    if n_audio < 1:
-        return out
-    if len(x) > 3 * 12 + 1:   # sosfiltfilt needs a few samples more than its padding
-        x = sosfiltfilt(butter(4, band, btype="bandpass", fs=rate, output="sos"), x)
-    rms = np.sqrt(np.mean(x[:n_audio * per_frame].reshape(n_audio, per_frame) ** 2, axis=1))
-    out[:n_audio] = np.maximum(20 * np.log10(np.maximum(rms, 1e-12)), SILENCE_DB)
-    return out
 
 
 def lagged_correlations(mouth: np.ndarray, loudness: np.ndarray, max_lag: int = MAX_LAG) -> np.ndarray:
