@@ -24,15 +24,20 @@ def head_pose_to_c2w(euler, trans_scaled) -> np.ndarray:
     return c2w
 
 
-def write_transforms(path: Path, focal: float, width: int, height: int, frames: list[dict]) -> None:
-    """frames: [{img_id, aud_id, transform_matrix (4x4), face_rect [x, y, w, h], optional eye (openness)}].
+SIGNAL_KEYS = ("eye", "mouth")   # per-frame landmark signals, in this order after the original's keys
 
-    ``eye`` (this project's addition, adnerf.eyes) is written only when a frame has one, after the original's
-    keys: the original's readers ignore it, and frames without it give the original's file byte for byte."""
+
+def write_transforms(path: Path, focal: float, width: int, height: int, frames: list[dict]) -> None:
+    """frames: [{img_id, aud_id, transform_matrix (4x4), face_rect [x, y, w, h], optional eye, mouth}].
+
+    ``eye`` and ``mouth`` (this project's additions, adnerf.eyes, adnerf.mouth) are written only when a frame
+    has them, after the original's keys: the original's readers ignore them, and frames without them give
+    the original's file byte for byte."""
     meta = {"focal_len": float(focal), "cx": float(width / 2), "cy": float(height / 2), "frames": [
         {"img_id": int(f["img_id"]), "aud_id": int(f["aud_id"]),
          "transform_matrix": np.asarray(f["transform_matrix"], dtype=float).tolist(),
-         "face_rect": [int(v) for v in f["face_rect"]], **({"eye": float(f["eye"])} if "eye" in f else {})}
+         "face_rect": [int(v) for v in f["face_rect"]],
+         **{k: float(f[k]) for k in SIGNAL_KEYS if k in f}}
         for f in frames]}
     path.write_text(json.dumps(meta, indent=2))  # indent 2: byte-identical to the original's files
 

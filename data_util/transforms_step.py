@@ -5,7 +5,8 @@
 
 Reads track_params.pt (step 6), ori_imgs/<n>.lms (step 2) and the size of ori_imgs/<n>.jpg (step 1); writes
 transforms_train.json, transforms_val.json, HeadNeRF_config.txt, TorsoNeRF_config.txt and
-TorsoNeRFTest_config.txt, as the original AD-NeRF did, plus the eye signal (this project's addition):
+TorsoNeRFTest_config.txt, as the original AD-NeRF did, plus the eye and mouth signals (this project's
+addition):
 
 - pose of frame n: trans /= 10, c2w = [R^T | -R^T t] with R = Rx(e0) Ry(e1) Rz'(e2), Rz' = Rz(-e2), the
   original's convention (nerf_configs.head_pose_to_c2w, face_tracking/geometry.py);
@@ -18,7 +19,9 @@ TorsoNeRFTest_config.txt, as the original AD-NeRF did, plus the eye signal (this
 - testskip = int(n_val / 7), at least 1;
 - eye openness (adnerf.eyes.eye_openness, the mean eye aspect ratio of the .lms): an ``eye`` value in each
   frame of the transforms (after the original's keys; the original's loader ignores keys it does not read)
-  and eye.npy, float64 [N] for every frame n of ori_imgs (frames without a .lms get the median).
+  and eye.npy, float64 [N] for every frame n of ori_imgs (frames without a .lms get the median);
+- mouth opening (adnerf.mouth.mouth_opening, inner-lip gap / inter-ocular distance of the .lms): a ``mouth``
+  value after ``eye``, and mouth.npy, the same way (what ``--mouth_condition`` heads read).
 
 Config paths are portable: relative to the repository when the dataset lies inside it (the NeRF code resolves
 them against the working directory, the repository or the config's folder), absolute otherwise.
@@ -33,6 +36,7 @@ import numpy as np
 from adnerf.configfile import read_config, unknown_nerf_options
 from adnerf.constants import FPS
 from adnerf.eyes import eye_openness
+from adnerf.mouth import mouth_opening
 from data_util.common import StepError, atomic_path, face_frames, frame_ids, frame_size, load_lms, save_npy
 from data_util.nerf_configs import head_pose_to_c2w, nerf_configs, write_config, write_transforms
 
@@ -42,6 +46,7 @@ NEAR_OFFSET, FAR_OFFSET = -0.2, 0.4   # around the mean head depth, in the track
 TRANS_SCALE = 10.0                    # the tracker's translations are divided by 10 for the NeRF
 VAL_SKIP_DIVISOR = 7                  # testskip = n_val / 7: about 7 validation renders during training
 EYE_NAME = "eye.npy"
+MOUTH_NAME = "mouth.npy"
 CONFIG_NAMES = ("HeadNeRF_config.txt", "TorsoNeRF_config.txt", "TorsoNeRFTest_config.txt")
 TRANSFORM_NAMES = ("transforms_train.json", "transforms_val.json")
 
@@ -173,39 +178,48 @@ def write_if_changed(path: Path, write, expected: str, force: bool = False) -> b
     return True
 
 
-def eye_signal(dataset_dir: Path, all_ids: list[int], lms_ids: list[int]) -> np.ndarray:
-    """Eye openness of every frame of ori_imgs: float64 [N] (N = max id + 1), from ori_imgs/<n>.lms; frames
-    without a .lms get the median of the others (eyes are open most of the time)."""
-    eye = np.full(max(all_ids) + 1, np.nan)
-    lms_ids = [n for n in lms_ids if n < len(eye)]
+def landmark_signal(dataset_dir: Path, all_ids: list[int], lms_ids: list[int], measure) -> np.ndarray:
+    """A per-frame measure of the landmarks (``measure``: [K, 68, 2] -> [K]) for every frame of ori_imgs:
+    float64 [N] (N = max id + 1), from ori_imgs/<n>.lms; frames without a .lms (or whose measure is
+    undefined) get the median of the others (eyes are open, the mouth at rest, most of the time)."""
+    values = np.full(max(all_ids) + 1, np.nan)
+    lms_ids = [n for n in lms_ids if n < len(values)]
     if lms_ids:
         lms = np.stack([load_lms(dataset_dir / "ori_imgs" / f"{n}.lms") for n in lms_ids])
-        eye[lms_ids] = eye_openness(lms)
-    eye[np.isnan(eye)] = np.median(eye[lms_ids]) if lms_ids else 0.0
-    return eye
+        values[lms_ids] = measure(lms)
+    known = values[np.isfinite(values)]
+    values[~np.isfinite(values)] = np.median(known) if known.size else 0.0
+    return values
+
+
+def eye_signal(dataset_dir: Path, all_ids: list[int], lms_ids: list[int]) -> np.ndarray:
+    """Eye openness [N] of every frame of ori_imgs (``landmark_signal`` of adnerf.eyes.eye_openness)."""
+    return landmark_signal(dataset_dir, all_ids, lms_ids, eye_openness)
 
 
 def build_frames(dataset_dir: Path, ids: list[int], track: dict, rows: dict[int, int], width: int,
-                 height: int, eye: np.ndarray) -> list[dict]:
-    """One transforms entry per frame id: img_id, aud_id (= img_id), transform_matrix, face_rect, eye.
-    rows: {frame id: row of track_params.pt} (``pose_rows``); eye: [N] openness by frame id (``eye_signal``)."""
+                 height: int, eye: np.ndarray, mouth: np.ndarray) -> list[dict]:
+    """One transforms entry per frame id: img_id, aud_id (= img_id), transform_matrix, face_rect, eye, mouth.
+    rows: {frame id: row of track_params.pt} (``pose_rows``); eye, mouth: [N] by frame id (``landmark_signal``)."""
     frames = []
     for n in ids:
         c2w = head_pose_to_c2w(track["euler"][rows[n]], track["trans"][rows[n]] / TRANS_SCALE)
         rect = face_rect(load_lms(dataset_dir / "ori_imgs" / f"{n}.lms"), width, height)
-        frames.append({"img_id": n, "aud_id": n, "transform_matrix": c2w, "face_rect": rect, "eye": float(eye[n])})
+        frames.append({"img_id": n, "aud_id": n, "transform_matrix": c2w, "face_rect": rect, "eye": float(eye[n]),
+                       "mouth": float(mouth[n])})
     return frames
 
 
-def write_eye(path: Path, eye: np.ndarray, force: bool) -> bool:
-    """Write eye.npy unless it already holds ``eye`` (and not ``force``); returns whether it wrote."""
+def write_signal(path: Path, values: np.ndarray, force: bool) -> bool:
+    """Write eye.npy / mouth.npy unless it already holds ``values`` (and not ``force``); returns whether it
+    wrote."""
     if not force and path.is_file():
         try:
-            if np.array_equal(np.load(path), eye):
+            if np.array_equal(np.load(path), values):
                 return False
         except (OSError, ValueError):
             pass    # unreadable: rewrite it
-    save_npy(path, eye)
+    save_npy(path, values)
     return True
 
 
@@ -240,11 +254,11 @@ def run_transforms(dataset_dir: str | Path, *, force: bool = False, progress: bo
     near, far = near_far(track["trans"][[rows[n] for n in ids]])
     testskip = val_testskip(len(val_ids))
     eye = eye_signal(dataset_dir, all_ids, face_frames(dataset_dir))
-    written = []
-    if write_eye(dataset_dir / EYE_NAME, eye, force):
-        written.append(EYE_NAME)
+    mouth = landmark_signal(dataset_dir, all_ids, face_frames(dataset_dir), mouth_opening)
+    written = [name for name, values in ((EYE_NAME, eye), (MOUTH_NAME, mouth))
+               if write_signal(dataset_dir / name, values, force)]
     for name, split_ids in zip(TRANSFORM_NAMES, (train_ids, val_ids)):
-        frames = build_frames(dataset_dir, split_ids, track, rows, width, height, eye)
+        frames = build_frames(dataset_dir, split_ids, track, rows, width, height, eye, mouth)
         path = dataset_dir / name
         scratch = dataset_dir / f".{name}.expected"
         try:  # render to text once, to compare with what is there
@@ -266,6 +280,6 @@ def run_transforms(dataset_dir: str | Path, *, force: bool = False, progress: bo
     return {"backend": "adnerf", "frames": len(all_ids), "frames_used": len(ids), "train": len(train_ids),
             "val": len(val_ids), "left_out": sorted(set(all_ids) - set(ids)), "near": near, "far": far,
             "testskip": testskip, "focal": track["focal"], "width": width, "height": height,
-            "eye_median": float(np.median(eye)),
+            "eye_median": float(np.median(eye)), "mouth_median": float(np.median(mouth)),
             "config_extra": extra, "written": written, "skipped": not written,
             "seconds": round(seconds, 3), "seconds_per_frame": round(seconds / len(all_ids), 6)}

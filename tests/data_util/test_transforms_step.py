@@ -158,7 +158,7 @@ def test_rerun_keeps_files_user_lines_and_force_rewrites(tmp_path):
     assert set(rec["written"]) >= {"transforms_train.json", "HeadNeRF_config.txt"}
     assert "N_iters = 777" in head.read_text() and "near = 0.7" in head.read_text()
     rec = run_transforms(root, progress=False, force=True)
-    assert len(rec["written"]) == 6 and "N_iters" not in head.read_text()   # 2 transforms, 3 configs, eye.npy
+    assert len(rec["written"]) == 7 and "N_iters" not in head.read_text()   # 2 transforms, 3 configs, eye, mouth
     assert not [p for p in root.iterdir() if ".part" in p.name or p.name.startswith(".")]
 
 
@@ -265,7 +265,7 @@ def test_eye_openness_of_the_landmarks_in_the_transforms_and_eye_npy(tmp_path):
     assert [f["img_id"] for f in frames] == [i for i in range(n) if i != 4]
     want = {i: eye_openness(load_lms(root / "ori_imgs" / f"{i}.lms")) for i in range(n) if i != 4}
     for f in frames:
-        assert list(f) == ["img_id", "aud_id", "transform_matrix", "face_rect", "eye"]
+        assert list(f) == ["img_id", "aud_id", "transform_matrix", "face_rect", "eye", "mouth"]
         assert f["eye"] == pytest.approx(want[f["img_id"]], rel=1e-12)
         assert f["eye"] == pytest.approx(f["img_id"] / 20, abs=1e-6)   # (i + i) / (2 * 20)
     eye = np.load(root / "eye.npy")
@@ -273,3 +273,27 @@ def test_eye_openness_of_the_landmarks_in_the_transforms_and_eye_npy(tmp_path):
     np.testing.assert_allclose(np.delete(eye, 4), [want[i] for i in range(n) if i != 4], rtol=1e-12)
     assert eye[4] == pytest.approx(np.median(list(want.values())))
 
+
+
+def test_mouth_opening_of_the_landmarks_in_the_transforms_and_mouth_npy(tmp_path):
+    """Each frame's ``mouth`` is the inner-lip gap over the outer eye corners' distance: lips i px apart
+    under eyes whose outer corners are 50 px apart give i / 50; mouth.npy the median where a frame has no .lms."""
+    n = 12
+    root = make_dataset(tmp_path / "subj", n, no_face=(3,))
+    for i in range(n):
+        if i != 3:
+            lms = lms_with(20, 40, 10, 30)
+            lms[36], lms[45] = (5.0, 20.0), (55.0, 20.0)
+            lms[61:64] = [(20.0 + k, 50 - i / 2) for k in range(3)]     # upper inner lip 61, 62, 63
+            lms[65:68] = [(22.0 - k, 50 + i / 2) for k in range(3)]     # lower inner lip 65, 66, 67
+            save_lms(root / "ori_imgs" / f"{i}.lms", lms)
+    rec = run_transforms(root, progress=False)
+    frames = read(root / "transforms_train.json")["frames"] + read(root / "transforms_val.json")["frames"]
+    for f in frames:
+        assert f["mouth"] == pytest.approx(f["img_id"] / 50, abs=1e-9)
+    mouth = np.load(root / "mouth.npy")
+    assert mouth.shape == (n,) and mouth.dtype == np.float64
+    np.testing.assert_allclose(np.delete(mouth, 3), [i / 50 for i in range(n) if i != 3], atol=1e-9)
+    assert mouth[3] == pytest.approx(np.median([i / 50 for i in range(n) if i != 3]))
+    assert rec["mouth_median"] == pytest.approx(np.median(mouth))
+    assert "mouth.npy" in rec["written"] and "mouth.npy" not in run_transforms(root, progress=False)["written"]
