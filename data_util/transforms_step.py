@@ -21,7 +21,7 @@ addition):
   frame of the transforms (after the original's keys; the original's loader ignores keys it does not read)
   and eye.npy, float64 [N] for every frame n of ori_imgs (frames without a .lms get the median);
 - mouth opening (adnerf.mouth.mouth_opening, inner-lip gap / inter-ocular distance of the .lms): a ``mouth``
-  value after ``eye``, and mouth.npy, the same way (what ``--mouth_condition`` heads read).
+  value after ``eye``, and mouth.npy, the same way (what the lip-sync metrics measure).
 
 Config paths are portable: relative to the repository when the dataset lies inside it (the NeRF code resolves
 them against the working directory, the repository or the config's folder), absolute otherwise.
@@ -178,29 +178,31 @@ def write_if_changed(path: Path, write, expected: str, force: bool = False) -> b
     return True
 
 
-def landmark_signal(dataset_dir: Path, all_ids: list[int], lms_ids: list[int], measure) -> np.ndarray:
-    """A per-frame measure of the landmarks (``measure``: [K, 68, 2] -> [K]) for every frame of ori_imgs:
-    float64 [N] (N = max id + 1), from ori_imgs/<n>.lms; frames without a .lms (or whose measure is
-    undefined) get the median of the others (eyes are open, the mouth at rest, most of the time)."""
-    values = np.full(max(all_ids) + 1, np.nan)
-    lms_ids = [n for n in lms_ids if n < len(values)]
-    if lms_ids:
-        lms = np.stack([load_lms(dataset_dir / "ori_imgs" / f"{n}.lms") for n in lms_ids])
-        values[lms_ids] = measure(lms)
-    known = values[np.isfinite(values)]
-    values[~np.isfinite(values)] = np.median(known) if known.size else 0.0
-    return values
+SIGNALS = {EYE_NAME: eye_openness, MOUTH_NAME: mouth_opening}   # file -> measure [K, 68, 2] -> [K]
 
 
-def eye_signal(dataset_dir: Path, all_ids: list[int], lms_ids: list[int]) -> np.ndarray:
-    """Eye openness [N] of every frame of ori_imgs (``landmark_signal`` of adnerf.eyes.eye_openness)."""
-    return landmark_signal(dataset_dir, all_ids, lms_ids, eye_openness)
+def landmark_signals(dataset_dir: Path, all_ids: list[int], lms_ids: list[int]) -> dict[str, np.ndarray]:
+    """Each measure of ``SIGNALS`` for every frame of ori_imgs, from ori_imgs/<n>.lms read once:
+    {file name: float64 [N]} (N = max id + 1); frames without a .lms (or whose measure is undefined) get
+    the median of the others (eyes are open, the mouth at rest, most of the time)."""
+    n_frames = max(all_ids) + 1
+    lms_ids = [n for n in lms_ids if n < n_frames]
+    lms = np.stack([load_lms(dataset_dir / "ori_imgs" / f"{n}.lms") for n in lms_ids]) if lms_ids else None
+    signals = {}
+    for name, measure in SIGNALS.items():
+        values = np.full(n_frames, np.nan)
+        if lms is not None:
+            values[lms_ids] = measure(lms)
+        known = values[np.isfinite(values)]
+        values[~np.isfinite(values)] = np.median(known) if known.size else 0.0
+        signals[name] = values
+    return signals
 
 
 def build_frames(dataset_dir: Path, ids: list[int], track: dict, rows: dict[int, int], width: int,
                  height: int, eye: np.ndarray, mouth: np.ndarray) -> list[dict]:
     """One transforms entry per frame id: img_id, aud_id (= img_id), transform_matrix, face_rect, eye, mouth.
-    rows: {frame id: row of track_params.pt} (``pose_rows``); eye, mouth: [N] by frame id (``landmark_signal``)."""
+    rows: {frame id: row of track_params.pt} (``pose_rows``); eye, mouth: [N] by frame id (``landmark_signals``)."""
     frames = []
     for n in ids:
         c2w = head_pose_to_c2w(track["euler"][rows[n]], track["trans"][rows[n]] / TRANS_SCALE)
@@ -253,10 +255,9 @@ def run_transforms(dataset_dir: str | Path, *, force: bool = False, progress: bo
     train_ids, val_ids = split_frames(ids, round(val_seconds * FPS))
     near, far = near_far(track["trans"][[rows[n] for n in ids]])
     testskip = val_testskip(len(val_ids))
-    eye = eye_signal(dataset_dir, all_ids, face_frames(dataset_dir))
-    mouth = landmark_signal(dataset_dir, all_ids, face_frames(dataset_dir), mouth_opening)
-    written = [name for name, values in ((EYE_NAME, eye), (MOUTH_NAME, mouth))
-               if write_signal(dataset_dir / name, values, force)]
+    signals = landmark_signals(dataset_dir, all_ids, face_frames(dataset_dir))
+    eye, mouth = signals[EYE_NAME], signals[MOUTH_NAME]
+    written = [name for name, values in signals.items() if write_signal(dataset_dir / name, values, force)]
     for name, split_ids in zip(TRANSFORM_NAMES, (train_ids, val_ids)):
         frames = build_frames(dataset_dir, split_ids, track, rows, width, height, eye, mouth)
         path = dataset_dir / name
