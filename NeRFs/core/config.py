@@ -53,6 +53,9 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
     g.add_argument("--eye_condition", action=BOOL, default=True,
                    help="a new head also reads each frame's eye openness (transforms 'eye', step 7); its "
                         "checkpoint records it, older and original ones load as audio-only heads")
+    g.add_argument("--mouth_condition", action=BOOL, default=False,
+                   help="a new head also reads each frame's mouth opening (transforms 'mouth', step 7), and "
+                        "driving predicts it from the sound with a predictor fitted on aud.wav (--mouth)")
     g = p.add_argument_group("training")
     g.add_argument("--N_rand", type=int, default=2048 if kind == "head" else 1024, help="rays per step")
     g.add_argument("--lrate", type=float, default=5e-4)
@@ -113,6 +116,9 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
                        help="driving an eye-conditioned head: natural (seeded blinks, 15-20 a minute), open, pose "
                             "(the pose file's own eye values), a video or .npy whose eyes to copy; auto: pose "
                             "with --aud_from_pose, else natural")
+        g.add_argument("--mouth", type=str, default="auto",
+                       help="driving a mouth-conditioned head: audio (predicted from the driving .wav), pose (the "
+                            "pose file's own mouth values, not audio-driven), or an .npy of openings; auto: audio")
         g.add_argument("--smooth_poses", type=int, default=0,
                        help="driving: average each pose with its neighbours over this many frames (0: off)")
         g.add_argument("--torso_mask_loss", type=float, default=None,

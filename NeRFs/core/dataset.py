@@ -62,7 +62,8 @@ def check_poses(poses: np.ndarray, path: Path, img_ids=None) -> np.ndarray:
 @dataclass
 class FrameSet:
     """The frames of one split. poses: [N, 4, 4] c2w, rects: [N, 4] (x, y, w, h), auds: [N, 16, C];
-    eyes: [N] eye openness (adnerf.eyes), or None when the transforms hold none (the original's datasets)."""
+    eyes: [N] eye openness (adnerf.eyes) and mouth: [N] mouth opening (adnerf.mouth), or None when the
+    transforms hold none (the original's datasets)."""
     img_ids: np.ndarray
     aud_ids: np.ndarray
     poses: torch.Tensor
@@ -70,6 +71,7 @@ class FrameSet:
     auds: torch.Tensor
     image_paths: list[Path]
     eyes: torch.Tensor | None = None
+    mouth: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.img_ids)
@@ -121,18 +123,29 @@ def select_audio(auds: torch.Tensor, aud_ids: np.ndarray, source: Path) -> torch
     return auds[torch.from_numpy(np.minimum(aud_ids, n - 1))]
 
 
-def frame_eyes(frames: list[dict], source: Path) -> torch.Tensor | None:
-    """The ``eye`` values [N] of transforms frames (float32), None unless every frame has one."""
-    if not frames or any("eye" not in f for f in frames):
+def frame_signal(frames: list[dict], key: str, source: Path) -> torch.Tensor | None:
+    """The ``key`` values [N] of transforms frames (float32: step 7's ``eye`` or ``mouth``), None unless
+    every frame has one."""
+    if not frames or any(key not in f for f in frames):
         return None
     try:
-        eyes = np.array([f["eye"] for f in frames], dtype=np.float64)
+        values = np.array([f[key] for f in frames], dtype=np.float64)
     except (ValueError, TypeError) as exc:
-        raise UserError(f"{source}: the frames' eye values are not numbers ({exc}); re-run preprocessing step 7")
-    if eyes.ndim != 1 or not np.isfinite(eyes).all() or (eyes < 0).any():
-        raise UserError(f"{source}: eye of frame {int(np.argmax(~(np.isfinite(eyes) & (eyes >= 0))))} is not a "
-                        f"finite number >= 0; re-run preprocessing step 7")
-    return torch.tensor(eyes, dtype=torch.float32)
+        raise UserError(f"{source}: the frames' {key} values are not numbers ({exc}); re-run preprocessing step 7")
+    if values.ndim != 1 or not np.isfinite(values).all() or (values < 0).any():
+        raise UserError(f"{source}: {key} of frame {int(np.argmax(~(np.isfinite(values) & (values >= 0))))} is "
+                        f"not a finite number >= 0; re-run preprocessing step 7")
+    return torch.tensor(values, dtype=torch.float32)
+
+
+def frame_eyes(frames: list[dict], source: Path) -> torch.Tensor | None:
+    """The ``eye`` values [N] of transforms frames, None unless every frame has one."""
+    return frame_signal(frames, "eye", source)
+
+
+def frame_mouth(frames: list[dict], source: Path) -> torch.Tensor | None:
+    """The ``mouth`` values [N] of transforms frames, None unless every frame has one."""
+    return frame_signal(frames, "mouth", source)
 
 
 def feature_boxes_of(root: Path, img_ids: np.ndarray) -> np.ndarray | None:
@@ -173,7 +186,7 @@ def parse_frames(meta: dict, root: Path, image_dir: str, auds: torch.Tensor, aud
         raise UserError(f"{len(missing)} of {len(paths)} images missing in {root / image_dir}, first: {missing[0]} "
                         f"(written by preprocessing step 5)")
     return FrameSet(img_ids, aud_ids, poses, rects, select_audio(auds, aud_ids, aud_source), paths,
-                     frame_eyes(frames, source))
+                     frame_eyes(frames, source), frame_mouth(frames, source))
 
 
 class AudFaceDataset:

@@ -5,8 +5,10 @@ that re-rendering the validation frames compares like with like) and the head po
 ``test_pose_file`` (consecutive poses; every ``testskip``-th only when a testskip is named; optionally
 smoothed with ``--smooth_poses``; cycling when the audio is longer). The audio codes are
 smoothed over the sequence by AudioAttNet, as in the original. A head trained on the eye signal gets the
-eyes ``--eyes`` chooses (eye_source.py; recorded as ``eyes`` and ``eye_signal`` in frames.json). The model is a serving object
-(serving.py: checkpoints, transforms and bc.jpg only; no trainer, no optimiser, no training image).
+eyes ``--eyes`` chooses (eye_source.py; recorded as ``eyes`` and ``eye_signal`` in frames.json), one
+trained on the mouth signal the mouth ``--mouth`` chooses (mouth_source.py; ``mouth``, ``mouth_signal``).
+The model is a serving object (serving.py: checkpoints, transforms and bc.jpg only; no trainer, no
+optimiser, no training image).
 
 Output: ``basedir/expname/test_aud_rst/`` (or ``--rst_dir``) in the one sequence format
 (adnerf/sequence_record.py): ``00000.png ...``, ``frames.json`` (img_id of the pose and aud_id of every
@@ -25,6 +27,7 @@ from tqdm import tqdm
 
 from .dataset import check_poses, load_transforms
 from .eye_source import driving_eyes
+from .mouth_source import driving_mouth, driving_sound
 from .sequence import SequenceWriter
 from .serving import TalkingHead, load_talking_head
 from .utils import UserError
@@ -92,13 +95,20 @@ def drive(args: argparse.Namespace, feats: torch.Tensor, aud_source: str | None 
     if th.reads_eyes:
         eyes = driving_eyes(getattr(args, "eyes", "auto"), n, th.camera, frames, pose_file, args.video_fps,
                             args.seed, bool(args.aud_from_pose))
-    codes = th.codes(feats[ids], None if eyes is None else torch.from_numpy(eyes))
+    mouth = None
+    if th.reads_mouth:
+        mouth = driving_mouth(getattr(args, "mouth", "auto"), ids, th.mouth_predictor, frames, pose_file,
+                              driving_sound(aud_source, args.datadir, getattr(args, "with_audio", None)))
+    codes = th.codes(feats[ids], None if eyes is None else torch.from_numpy(eyes),
+                     None if mouth is None else torch.from_numpy(mouth))
     out = Path(args.basedir) / args.expname / args.rst_dir  # an absolute rst_dir replaces the whole path
     meta = {"kind": "driving", "step": th.step, "pose_file": str(pose_file), "testskip": skip,
             "smooth_poses": getattr(args, "smooth_poses", 0), "aud_file": aud_source,
             "aud_from_pose": bool(args.aud_from_pose), "aud_start": None if args.aud_from_pose else args.aud_start,
             "eyes": None if eyes is None else getattr(args, "eyes", "auto"),
-            "eye_signal": None if eyes is None else [round(float(v), 4) for v in eyes]}
+            "eye_signal": None if eyes is None else [round(float(v), 4) for v in eyes],
+            "mouth": None if mouth is None else getattr(args, "mouth", "auto"),
+            "mouth_signal": None if mouth is None else [round(float(v), 4) for v in mouth]}
     with SequenceWriter(out, args.video_fps, **meta) as seq:
         for i in tqdm(range(n), desc="driving", dynamic_ncols=True):
             seq.add(th.render(poses[i % len(poses)], codes[i]), frames[i % len(frames)]["img_id"], ids[i])

@@ -20,9 +20,10 @@ from adnerf.eyes import closed_mask
 
 from .audio import frame_code
 from .checkpoint import AUDATT_OPTIMIZER_KEYS, load_optimizer
-from .conditioning import EYE_KEY, head_condition, reads_eyes
+from .conditioning import EYE_KEY, MOUTH_KEY, head_condition, reads_eyes, reads_mouth
 from .dataset import AudFaceDataset, feature_boxes_of
 from .models import Backend, Camera
+from .mouth_source import fit_mouth_predictor
 from .rays import rays_at, sample_pixels
 from .trainer import Trainer
 from .utils import mse_to_psnr
@@ -59,7 +60,7 @@ def dataset_camera(ds: AudFaceDataset, args: argparse.Namespace, bc_img: torch.T
     """The Camera of a loaded dataset: the torso's fixed camera is the first training pose."""
     first = ds.splits["train"] if "train" in ds.splits else next(iter(ds.splits.values()))
     return Camera(ds.H, ds.W, ds.focal, ds.cx, ds.cy, args.near, args.far, bc_img, first.poses[0].to(device),
-                  first.poses, first.eyes)
+                  first.poses, first.eyes, first.mouth)
 
 
 def choose_eye_condition(args: argparse.Namespace, dataset: AudFaceDataset) -> None:
@@ -86,21 +87,27 @@ class FrameTrainer(Trainer):
         self.auds = {k: v.auds.to(self.device) for k, v in self.dataset.splits.items()}
         self.camera = dataset_camera(self.dataset, args, self.bc_img, self.device)
         self.settings = settings if settings is not None else backend.render_settings(args)
-        # each split's eye openness on the device once (a split without values: the training open level)
+        # each split's eye and mouth opening on the device once (a split without values: the training level)
         self.split_eyes = {k: (v.eyes if v.eyes is not None else torch.full((len(v),), self.camera.open_eye))
                            .to(self.device) for k, v in self.dataset.splits.items()}
+        self.split_mouth = {k: (v.mouth if v.mouth is not None else torch.full((len(v),), self.camera.rest_mouth))
+                            .to(self.device) for k, v in self.dataset.splits.items()}
 
     def eyes(self, split: str) -> torch.Tensor | None:
         """The eye openness [N] of a split's frames for an eye-conditioned head (None for an audio-only one);
         a split without eye values gets the training frames' open level."""
         return self.split_eyes[split] if reads_eyes(self.head) else None
 
+    def mouth(self, split: str) -> torch.Tensor | None:
+        """The measured mouth opening [N] of a split's frames for a mouth-conditioned head (else None)."""
+        return self.split_mouth[split] if reads_mouth(self.head) else None
+
     def frame_condition(self, split: str, k: int, smooth: bool) -> torch.Tensor:
         """The head's condition [head_cond_dim] of frame k of a split: its audio code (AudioAttNet-smoothed
-        over its neighbours when ``smooth``) and, for an eye-conditioned head, its eye openness."""
+        over its neighbours when ``smooth``) and the eye / mouth openings the head reads."""
         code = frame_code(self.head.audnet, self.head.attnet, self.auds[split], k, smooth, self.args.smo_size)
-        eyes = self.eyes(split)
-        return head_condition(code, None if eyes is None else eyes[k])
+        eyes, mouth = self.eyes(split), self.mouth(split)
+        return head_condition(code, None if eyes is None else eyes[k], None if mouth is None else mouth[k])
 
     def display_settings(self):
         return self.settings.for_inference(self.args.early_stop_T, self.device)
@@ -117,6 +124,9 @@ class HeadTrainer(FrameTrainer):
         super().__init__(args, "head_imgs", backend, settings)
         choose_eye_condition(args, self.dataset)
         train = self.dataset.splits["train"]
+        # --mouth_condition: the predictor of the mouth from the training sound, fitted before any step
+        self.mouth_predictor = (fit_mouth_predictor(self.dataset.root, train)
+                                if getattr(args, "mouth_condition", False) else None)
         # [N, 3, 4] mouth and eye boxes of the training frames, read only when --feature_rays asks for them
         self.feature_boxes = (feature_boxes_of(self.dataset.root, train.img_ids)
                               if getattr(args, "feature_rays", 0.0) > 0 else None)
@@ -130,6 +140,8 @@ class HeadTrainer(FrameTrainer):
 
     def build_models(self, args: argparse.Namespace) -> None:
         self.models = self.head = self.backend.Head.build(args, self.dataset.aud_channels, self.camera, self.device)
+        if self.head.mouth_condition:  # a resumed checkpoint's own predictor replaces it in load
+            self.head.mouth_predictor = self.mouth_predictor
         self.optimizer, self.optimizer_aud, self.optimizer_audatt = self.models.optimizers(args)
 
     def smoothing(self, step: int) -> bool:
@@ -173,11 +185,12 @@ class HeadTrainer(FrameTrainer):
 
     def load_payloads(self, ckpts: dict[str, dict], paths: dict[str, Path], with_optimizers: bool) -> None:
         ckpt, path = ckpts[self.ckpt_kinds[0]], paths[self.ckpt_kinds[0]]
-        if bool(ckpt.get(EYE_KEY, False)) != reads_eyes(self.models):  # the checkpoint's condition wins
-            tqdm.write(f"note: {path} was trained {'with' if ckpt.get(EYE_KEY) else 'without'} the eye signal; "
-                       f"resuming it so")
-            self.args.eye_condition = bool(ckpt.get(EYE_KEY, False))
-            self.build_models(self.args)
+        for key, reads, name in ((EYE_KEY, reads_eyes, "eye"), (MOUTH_KEY, reads_mouth, "mouth")):
+            if bool(ckpt.get(key, False)) != reads(self.models):  # the checkpoint's condition wins
+                tqdm.write(f"note: {path} was trained {'with' if ckpt.get(key) else 'without'} the {name} "
+                           f"signal; resuming it so")
+                setattr(self.args, key, bool(ckpt.get(key, False)))
+                self.build_models(self.args)
         modules = self.models.modules()
         self.models.load(ckpt, path)
         if any(a is not b for a, b in zip(modules, self.models.modules())):
@@ -204,7 +217,7 @@ class HeadTrainer(FrameTrainer):
         renderer = self.head_renderer(step)
         self.models.eval()
         try:
-            codes = renderer.codes(self.auds[split], self.eyes(split))
+            codes = renderer.codes(self.auds[split], self.eyes(split), self.mouth(split))
             for k in range(len(frames)) if indices is None else indices:
                 yield k, renderer.render(frames.poses[k], codes[k]), self.dataset.image(split, k).to(self.device)
         finally:  # also when the caller stops early (next(...)): the model trains on in train mode

@@ -5,8 +5,10 @@ A backend (``Backend``) names its checkpoint kinds, adds its options, builds its
 ``Head`` and a ``Torso`` class. The trainers (head.py, torso.py) and serving (serving.py) call only the
 hooks below, so they never ask which backend they run; ``backends.py`` is the one table of backends.
 
-Head models have the fields ``audnet``, ``attnet`` and ``eye_condition`` (whether the field reads the eye
-signal: conditioning.py; built from ``args.eye_condition``, written to the checkpoint by ``condition_keys``).
+Head models have the fields ``audnet``, ``attnet``, ``eye_condition`` and ``mouth_condition`` (whether the
+field reads the eye / mouth signal: conditioning.py; built from ``args``, written to the checkpoint by
+``condition_keys``) and ``mouth_predictor`` (the MouthPredictor state a mouth-conditioned head drives with,
+set by its trainer, read back by ``load``).
 Head and torso models share the hooks:
 
 - ``build(args, ..., camera, device)``; ``state_dicts()`` / ``load(ckpt, path)`` (the checkpoint's keys)
@@ -27,13 +29,15 @@ import torch
 from torch import nn
 
 from adnerf.eyes import OPEN_VALUE
+from adnerf.mouth import MouthPredictor
 
 from .checkpoint import check_backend, load_module
-from .conditioning import EYE_KEY, eye_conditioned, head_cond_dim
+from .conditioning import EYE_KEY, MOUTH_KEY, PREDICTOR_KEY, eye_conditioned, head_cond_dim, mouth_conditioned
 from .networks import AudioAttNet, AudioNet, FaceNeRF
 from .rays import get_rays
 from .regions import scatter_rays
 from .rendering import RadianceField, RenderSettings, render_rays, render_rays_chunked, renderer_for
+from .utils import UserError
 
 TORSO_KEYS = ("rgb_fg_map", "trans_last")
 
@@ -43,7 +47,7 @@ class Camera:
     """Image size, intrinsics and depth range; bc_img [H, W, 3] background; torso_c2w [4, 4] the fixed
     camera the torso is rendered from (the first training pose); train_poses [N, 4, 4] (CPU), which bound
     the space a head can be in (the grid backend's box); train_eyes [N] the training frames' eye openness
-    (None when the transforms hold none)."""
+    and train_mouth [N] their mouth opening (None when the transforms hold none)."""
     H: int
     W: int
     focal: float
@@ -55,12 +59,18 @@ class Camera:
     torso_c2w: torch.Tensor
     train_poses: torch.Tensor | None = None
     train_eyes: torch.Tensor | None = None
+    train_mouth: torch.Tensor | None = None
 
     @property
     def open_eye(self) -> float:
         """The open-eye level the head was trained on: the median of ``train_eyes`` (eyes are open most of
         the time), adnerf.eyes.OPEN_VALUE without them."""
         return float(self.train_eyes.median()) if self.train_eyes is not None else OPEN_VALUE
+
+    @property
+    def rest_mouth(self) -> float:
+        """The mouth opening of a frame without speech to go by: the training frames' median (0: none)."""
+        return float(self.train_mouth.median()) if self.train_mouth is not None else 0.0
 
 
 def render_image(model, pose: torch.Tensor, cond: torch.Tensor, cam: Camera, s, rows: slice = slice(None),
@@ -120,9 +130,29 @@ def audio_nets(args: argparse.Namespace, aud_channels: int, device) -> tuple[Aud
 
 
 def condition_keys(head) -> dict:
-    """What a head checkpoint records of its condition: the eye flag, written only when set, so that an
-    audio-only head's file holds exactly the original's keys."""
-    return {EYE_KEY: True} if head.eye_condition else {}
+    """What a head checkpoint records of its condition: the eye and mouth flags (and the mouth predictor),
+    written only when set, so that an audio-only head's file holds exactly the original's keys."""
+    out = {EYE_KEY: True} if head.eye_condition else {}
+    if head.mouth_condition:
+        if head.mouth_predictor is None:
+            raise ValueError("a mouth-conditioned head is saved without its mouth predictor")
+        out.update({MOUTH_KEY: True, PREDICTOR_KEY: head.mouth_predictor})
+    return out
+
+
+def head_signals(args: argparse.Namespace) -> tuple[bool, bool, None]:
+    """The head fields after the audio nets: eye_condition, mouth_condition, mouth_predictor (set later)."""
+    return eye_conditioned(args), mouth_conditioned(args), None
+
+
+def load_condition(head, ckpt: dict, path) -> None:
+    """The checkpoint's mouth predictor onto a mouth-conditioned head (a file without one cannot drive it)."""
+    if head.mouth_condition:
+        if PREDICTOR_KEY not in ckpt:
+            raise UserError(f"{path} is a mouth-conditioned head without its mouth predictor ({PREDICTOR_KEY}); "
+                            f"train it again")
+        MouthPredictor.from_state(ckpt[PREDICTOR_KEY])  # refuses an incomplete one here, not mid-render
+        head.mouth_predictor = ckpt[PREDICTOR_KEY]
 
 
 def load_audio_nets(head, ckpt: dict, path) -> None:
@@ -204,12 +234,14 @@ class MLPHead(CoarseFine):
     audnet: AudioNet = None
     attnet: AudioAttNet = None
     eye_condition: bool = False   # the field reads the eye signal (conditioning.py)
+    mouth_condition: bool = False   # the field reads the mouth signal
+    mouth_predictor: dict | None = None   # adnerf.mouth.MouthPredictor.state() of the training audio
     LR_SCALES = (1, 1, 5)  # field, AudioNet, AudioAttNet (5x, as the original)
 
     @classmethod
     def build(cls, args: argparse.Namespace, aud_channels: int, camera: Camera | None, device) -> "MLPHead":
         coarse, fine = cls.fields_of(args, head_cond_dim(args), device)
-        return cls(coarse, fine, *audio_nets(args, aud_channels, device), eye_conditioned(args))
+        return cls(coarse, fine, *audio_nets(args, aud_channels, device), *head_signals(args))
 
     def state_dicts(self) -> dict:
         out = self.field_state_dicts()
@@ -223,6 +255,7 @@ class MLPHead(CoarseFine):
     def load(self, ckpt: dict, path) -> None:
         self.load_fields(ckpt, path)
         load_audio_nets(self, ckpt, path)
+        load_condition(self, ckpt, path)
 
     def optimizers(self, args: argparse.Namespace) -> list[torch.optim.Optimizer]:
         return [adam(self.field_parameters(), args.lrate), adam(self.audnet.parameters(), args.lrate),

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .dataset import check_poses, frame_eyes, load_audio_features, load_transforms, select_audio
+from .dataset import check_poses, frame_eyes, frame_mouth, load_audio_features, load_transforms, select_audio
 from .sequence import SequenceWriter, write_metrics
 from .serving import load_head_renderer, load_talking_head
 from .utils import mse_to_psnr, read_image_float
@@ -35,8 +35,8 @@ def render_validation(args: argparse.Namespace, kind: str, backend=None, setting
     aud_path = Path(args.aud_file) if Path(args.aud_file).is_absolute() else root / args.aud_file
     feats = select_audio(load_audio_features(aud_path), aud_ids, aud_path)
     model.check_features(feats, aud_path)
-    # the validation split as one sequence with its own eyes, as the trainers render it
-    codes = model.codes(feats, frame_eyes(frames, pose_file))
+    # the validation split as one sequence with its own eyes and mouth, as the trainers render it
+    codes = model.codes(feats, frame_eyes(frames, pose_file), frame_mouth(frames, pose_file))
     image_dir = root / ("com_imgs" if kind == "torso" else "head_imgs")
     folder = Path(args.basedir) / args.expname / f"renderonly_val_{model.step:06d}"
     psnrs = []

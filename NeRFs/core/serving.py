@@ -8,7 +8,7 @@ just those files. Every backend loads here: the models are the backend's (models
 by default.
 
     th = load_talking_head(args)
-    codes = th.codes(feats, eyes)               # feats [N, 16, C], eyes [N] or None -> [N, head_cond_dim]
+    codes = th.codes(feats, eyes, mouth)        # feats [N, 16, C], eyes, mouth [N] or None -> [N, head_cond_dim]
     rgb = th.render(pose, codes[i])             # pose [4, 4] c2w -> [H, W, 3] in [0, 1]
 
 Driving, ``--render_only`` and the trainers' own renders (validation) use these objects; the trainers
@@ -25,9 +25,9 @@ from tqdm import tqdm
 
 from .audio import sequence_codes
 from .checkpoint import find_head_checkpoint, list_checkpoints, load_checkpoint, resume_step
-from .conditioning import (checkpoint_args, composite_head_torso, head_condition, reads_eyes, torso_cond_dim,
-                           torso_condition)
-from .dataset import frame_eyes, load_transforms
+from .conditioning import (checkpoint_args, composite_head_torso, head_condition, reads_eyes, reads_mouth,
+                           torso_cond_dim, torso_condition)
+from .dataset import frame_eyes, frame_mouth, load_transforms
 from .models import TORSO_KEYS, Backend, Camera, render_image
 from .networks import AudioNet
 from .rays import get_rays
@@ -66,20 +66,36 @@ class HeadRenderer:
         """Whether the head was trained on the eye signal (then ``codes`` takes each frame's eye openness)."""
         return reads_eyes(self.head)
 
+    @property
+    def reads_mouth(self) -> bool:
+        """Whether the head was trained on the mouth signal (then ``codes`` takes each frame's mouth opening)."""
+        return reads_mouth(self.head)
+
+    @property
+    def mouth_predictor(self) -> dict | None:
+        """The MouthPredictor state of a mouth-conditioned head (adnerf.mouth), fitted on its training audio."""
+        return self.head.mouth_predictor if self.reads_mouth else None
+
     @torch.no_grad()
-    def codes(self, feats: torch.Tensor, eyes: torch.Tensor | None = None) -> torch.Tensor:
-        """Audio features [N, 16, C] of consecutive frames and their eye openness [N] -> the head's conditions
-        [N, head_cond_dim] (audio codes smoothed over the sequence; the eyes only for an eye-conditioned head,
-        open at the training level when ``eyes`` is None)."""
+    def codes(self, feats: torch.Tensor, eyes: torch.Tensor | None = None,
+              mouth: torch.Tensor | None = None) -> torch.Tensor:
+        """Audio features [N, 16, C] of consecutive frames, their eye openness and mouth opening [N] -> the
+        head's conditions [N, head_cond_dim] (audio codes smoothed over the sequence; the eyes and the mouth
+        only for a head that reads them, at the training open eye / median mouth when None)."""
         codes = sequence_codes(self.head.audnet, self.head.attnet, feats.to(self.device), self.smooth, self.smo_size)
-        if not self.reads_eyes:
-            return codes
-        if eyes is None:
-            eyes = torch.full((codes.shape[0],), self.camera.open_eye)
-        if eyes.shape != (codes.shape[0],) or not bool(torch.isfinite(eyes).all()):
-            raise UserError(f"the eye signal must be {codes.shape[0]} finite values (one per audio frame), got "
-                            f"shape {list(eyes.shape)}")
-        return head_condition(codes, eyes.to(self.device))
+        n = codes.shape[0]
+        eyes = self.signal("eye", eyes, n, self.camera.open_eye) if self.reads_eyes else None
+        mouth = self.signal("mouth", mouth, n, self.camera.rest_mouth) if self.reads_mouth else None
+        return head_condition(codes, eyes, mouth)
+
+    def signal(self, name: str, values: torch.Tensor | None, n: int, default: float) -> torch.Tensor:
+        """A per-frame signal [n] on the device (``default`` throughout when None), refused unless finite."""
+        if values is None:
+            values = torch.full((n,), default)
+        if values.shape != (n,) or not bool(torch.isfinite(values).all()):
+            raise UserError(f"the {name} signal must be {n} finite values (one per audio frame), got "
+                            f"shape {list(values.shape)}")
+        return values.to(self.device)
 
     @torch.no_grad()
     def render_head(self, pose: torch.Tensor, code: torch.Tensor, rows: slice = slice(None)) -> torch.Tensor:
@@ -133,7 +149,8 @@ def load_camera(args: argparse.Namespace, device: torch.device) -> tuple[Camera,
     ids = np.array([int(f["img_id"]) for f in meta["frames"]])
     cam = Camera(H, W, float(meta["focal_len"]), float(meta.get("cx", W / 2)), float(meta.get("cy", H / 2)),
                  args.near, args.far, bc, poses[0].to(device), poses,
-                 frame_eyes(meta["frames"], root / "transforms_train.json"))
+                 frame_eyes(meta["frames"], root / "transforms_train.json"),
+                 frame_mouth(meta["frames"], root / "transforms_train.json"))
     return cam, ids
 
 

@@ -101,7 +101,7 @@ class TorsoTrainer(FrameTrainer):
         tqdm.write(f"[{args.expname}] head from {self.head_ckpt_path} (step {self.head_step}), frozen")
 
     def load_head(self, ckpt: dict, path: Path) -> None:
-        """The frozen head: built as its checkpoint was trained (with or without the eye signal), loaded."""
+        """The frozen head: built as its checkpoint was trained (with or without the eye and mouth signals), loaded."""
         self.head = self.backend.Head.build(checkpoint_args(self.args, ckpt), self.dataset.aud_channels,
                                             self.camera, self.device)
         self.head.load(ckpt, path)
@@ -181,7 +181,7 @@ class TorsoTrainer(FrameTrainer):
         """Yield (index, head + torso render [H, W, 3], com_imgs target [H, W, 3]) for frames of ``split``, with
         the head's codes of the whole split smoothed as when driving; the torso is in eval mode meanwhile."""
         frames = self.dataset.splits[split]
-        codes = self.talking_head().codes(self.auds[split], self.eyes(split))
+        codes = self.talking_head().codes(self.auds[split], self.eyes(split), self.mouth(split))
         self.torso.eval()
         try:
             for k in range(len(frames)) if indices is None else indices:

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import torch
 
 from NeRFs.core.checkpoint import check_backend, load_module
-from NeRFs.core.conditioning import eye_conditioned, head_cond_dim
-from NeRFs.core.models import Backend, Camera, Model, audio_nets, condition_keys, load_audio_nets
+from NeRFs.core.conditioning import head_cond_dim
+from NeRFs.core.models import (Backend, Camera, Model, audio_nets, condition_keys, head_signals, load_audio_nets,
+                               load_condition)
 from NeRFs.core.networks import AudioAttNet, AudioNet
 
 from .field import GridField, frustum_aabb
@@ -187,12 +188,14 @@ class GridHead(GridModel):
     audnet: AudioNet = None
     attnet: AudioAttNet = None
     eye_condition: bool = False   # the field reads the eye signal (NeRFs/core/conditioning.py)
+    mouth_condition: bool = False   # the field reads the mouth signal
+    mouth_predictor: dict | None = None   # adnerf.mouth.MouthPredictor.state() of the training audio
 
     @classmethod
     def build(cls, args: argparse.Namespace, aud_channels: int, camera: Camera, device) -> "GridHead":
         aabb = frustum_of(camera, camera.train_poses)
         return cls(*grid_parts(args, aabb, head_cond_dim(args), camera, device),
-                   *audio_nets(args, aud_channels, device), eye_conditioned(args))
+                   *audio_nets(args, aud_channels, device), *head_signals(args))
 
     def state_dicts(self) -> dict:
         return {**self.field_state_dicts(), "network_audnet_state_dict": self.audnet.state_dict(),
@@ -201,6 +204,7 @@ class GridHead(GridModel):
     def load(self, ckpt: dict, path) -> None:
         self.load_field(ckpt, path)
         load_audio_nets(self, ckpt, path)
+        load_condition(self, ckpt, path)
 
     def optimizers(self, args: argparse.Namespace) -> list[torch.optim.Optimizer]:
         net_lr = args.grid_lrate_net
