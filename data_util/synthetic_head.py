@@ -63,12 +63,14 @@ def speech_wav(path: Path, a: np.ndarray, rng: np.random.Generator, fps: int = F
 
 
 def write_driving_clip(folder: Path, n_frames: int, seed: int, aud_channels: int = 29) -> None:
-    """A different speech clip to drive a trained model: folder/aud.npy (features) and folder/aud.wav."""
+    """A different speech clip to drive a trained model: folder/aud.npy (features), folder/aud.wav and the
+    mouth opening [0, 1] they carry, folder/mouth_signal.npy."""
     rng = np.random.default_rng(seed + 1000)
     folder.mkdir(parents=True, exist_ok=True)
     a = mouth_signal(n_frames, rng)
     np.save(folder / "aud.npy", audio_features(a, aud_channels, rng))
     speech_wav(folder / "aud.wav", a, rng)
+    np.save(folder / "mouth_signal.npy", a)
 
 
 def background(H: int, W: int) -> np.ndarray:
@@ -76,6 +78,7 @@ def background(H: int, W: int) -> np.ndarray:
     return np.stack([0.25 + 0.3 * xx, 0.35 + 0.2 * yy, 0.55 - 0.2 * xx * yy], -1)
 
 
+MOUTH_SCALE = 0.15   # a synthetic mouth at its widest (1.0) is a real one wide open (step 7's ~0.15)
 EYE_RADIUS, BLINK_EYE_RADIUS = 0.11, 0.2   # angular radius of the eyes (larger in a blinking dataset)
 
 
@@ -136,10 +139,13 @@ def blinking_eyes(n_frames: int, seed: int) -> np.ndarray:
 
 
 def make_synthetic_dataset(root: str | Path, n_frames: int = 110, size: int = 32, seed: int = 0,
-                           aud_channels: int = 29, config_extra: dict | None = None, eyes: bool = False) -> Path:
+                           aud_channels: int = 29, config_extra: dict | None = None, eyes: bool = False,
+                           mouth_values: bool = False) -> Path:
     """Write dataset/<id>/ (transforms, head_imgs, com_imgs, ori_imgs, bc.jpg, aud.npy, configs) at root.
     ``eyes``: blinking eyes, whose openness each frame records as ``eye`` in the transforms (and eye.npy),
-    as preprocessing step 7 writes it; otherwise fixed open eyes and no eye values (the original's layout)."""
+    as preprocessing step 7 writes it; otherwise fixed open eyes and no eye values (the original's layout).
+    ``mouth_values``: each frame records its mouth opening as ``mouth`` (and mouth.npy), on the landmark
+    scale of step 7 (``MOUTH_SCALE`` x the synthetic opening in [0, 1])."""
     import imageio.v2 as imageio
     root = Path(root)
     subject = root.name
@@ -166,7 +172,8 @@ def make_synthetic_dataset(root: str | Path, n_frames: int = 110, size: int = 32
         for d, img in (("head_imgs", head), ("com_imgs", full), ("ori_imgs", full)):
             imageio.imwrite(root / d / f"{i}.jpg", (img * 255 + 0.5).astype(np.uint8), quality=95)
         frames.append({"img_id": i, "aud_id": i, "transform_matrix": c2w, "face_rect": face_rect(mask),
-                       **({"eye": float(eye[i])} if eye is not None else {})})
+                       **({"eye": float(eye[i])} if eye is not None else {}),
+                       **({"mouth": float(MOUTH_SCALE * mouth[i])} if mouth_values else {})})
     n_train = int(n_frames * 10 / 11)
     write_transforms(root / "transforms_train.json", focal, W, H, frames[:n_train])
     write_transforms(root / "transforms_val.json", focal, W, H, frames[n_train:])
@@ -176,6 +183,8 @@ def make_synthetic_dataset(root: str | Path, n_frames: int = 110, size: int = 32
     np.save(root / "mouth_signal.npy", mouth)
     if eye is not None:
         np.save(root / "eye.npy", eye)
+    if mouth_values:
+        np.save(root / "mouth.npy", MOUTH_SCALE * mouth)
     speech_wav(root / "aud.wav", mouth, rng)
     write_driving_clip(root / "drive", max(n_frames // 2, 10), seed, aud_channels)
     return root
