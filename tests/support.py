@@ -11,6 +11,12 @@ from NeRFs.core.utils import mse_to_psnr
 FAST = {"N_rand": 128, "N_samples": 12, "N_importance": 12, "i_print": 1000, "i_img": 100000,
         "i_testset": 100000, "i_weights": 100000, "testskip": 5, "device": "cpu"}
 
+# small heads that still learn a per-frame condition (the eye and mouth tests): MLP and grid backends
+CONDITION_MLP = {"netwidth": 128, "netwidth_fine": 128, "lrate": 2e-3, "N_rand": 256, "N_samples": 16,
+                 "N_importance": 16, "N_iters": 300}
+CONDITION_GRID = {"backend": "grid", "N_rand": 256, "grid_samples": 32, "grid_max_res": 64, "grid_levels": 3,
+                  "occ_res": 32, "occ_update": 4, "N_iters": 800}
+
 
 def make_args(root: Path, basedir: Path, kind: str = "head", **overrides):
     opts = {**FAST, "basedir": str(basedir), **overrides}

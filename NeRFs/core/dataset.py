@@ -138,6 +138,16 @@ def frame_signal(frames: list[dict], key: str, source: Path) -> torch.Tensor | N
     return torch.tensor(values, dtype=torch.float32)
 
 
+def pose_signal(frames: list[dict], key: str, source: Path, n: int, option: str, instead: str) -> np.ndarray:
+    """The recorded ``key`` values of the pose frames for n driven frames [n] (cycled as the poses are), or a
+    one-line error naming ``option`` and the alternative ``instead`` when the pose file has none."""
+    values = frame_signal(frames, key, source)
+    if values is None:
+        raise UserError(f"{option} pose: {source} holds no {key} values (an older preprocessing): re-run "
+                        f"step 7, or use {instead}")
+    return values.numpy()[np.arange(n) % len(values)]
+
+
 def frame_eyes(frames: list[dict], source: Path) -> torch.Tensor | None:
     """The ``eye`` values [N] of transforms frames, None unless every frame has one."""
     return frame_signal(frames, "eye", source)

@@ -21,7 +21,7 @@ import numpy as np
 from adnerf.constants import FPS
 from adnerf.eyes import blink_signal, eye_levels, eye_openness, match_levels, open_signal
 
-from .dataset import frame_eyes
+from .dataset import pose_signal
 from .models import Camera
 from .utils import UserError
 
@@ -39,11 +39,7 @@ def driving_eyes(choice: str, n: int, camera: Camera, pose_frames: list[dict], p
     elif choice == "open":
         signal = open_signal(n, open_value)
     elif choice == "pose":
-        eyes = frame_eyes(pose_frames, pose_source)
-        if eyes is None:
-            raise UserError(f"--eyes pose: {pose_source} holds no eye values (an older preprocessing): re-run "
-                            f"step 7, or use --eyes natural / open")
-        signal = eyes.numpy()[np.arange(n) % len(eyes)]
+        signal = pose_signal(pose_frames, "eye", pose_source, n, "--eyes", "--eyes natural / open")
     else:
         signal = np.resize(match_levels(reference_eyes(Path(choice)), open_value), n)
     return np.asarray(signal, dtype=np.float32)

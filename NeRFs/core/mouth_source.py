@@ -25,7 +25,7 @@ import numpy as np
 from adnerf.media import read_wav
 from adnerf.mouth import FPS, AUDIO_RATE, MouthPredictor, band_loudness
 
-from .dataset import FrameSet, frame_mouth
+from .dataset import FrameSet, pose_signal
 from .utils import UserError
 
 MOUTH_CHOICES = ("auto", "audio", "pose")
@@ -73,11 +73,7 @@ def driving_mouth(choice: str, ids: list[int], predictor: dict, pose_frames: lis
         bands = sound_bands(sound, max(ids) + 1)
         signal = MouthPredictor.from_state(predictor).predict(bands)[np.asarray(ids)]
     elif choice == "pose":
-        mouth = frame_mouth(pose_frames, pose_source)
-        if mouth is None:
-            raise UserError(f"--mouth pose: {pose_source} holds no mouth values (an older preprocessing): re-run "
-                            f"step 7, or use --mouth audio")
-        signal = mouth.numpy()[np.arange(n) % len(mouth)]
+        signal = pose_signal(pose_frames, "mouth", pose_source, n, "--mouth", "--mouth audio")
     else:
         signal = np.resize(reference_mouth(Path(choice)), n)
     return np.asarray(signal, dtype=np.float32)

@@ -15,12 +15,9 @@ from NeRFs.core.eye_source import driving_eyes
 from NeRFs.core.head import HeadTrainer
 from NeRFs.core.models import render_image
 from NeRFs.core.utils import UserError
-from tests.support import make_args
+from tests.support import CONDITION_GRID, CONDITION_MLP, make_args
 
-MLP = {"netwidth": 128, "netwidth_fine": 128, "lrate": 2e-3, "N_rand": 256, "N_samples": 16,
-       "N_importance": 16, "N_iters": 300}
-GRID = {"backend": "grid", "N_rand": 256, "grid_samples": 32, "grid_max_res": 64, "grid_levels": 3,
-        "occ_res": 32, "occ_update": 4, "N_iters": 800}
+MLP, GRID = CONDITION_MLP, CONDITION_GRID
 
 
 @pytest.fixture(scope="module")
