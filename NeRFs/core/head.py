@@ -140,7 +140,7 @@ class HeadTrainer(FrameTrainer):
 
     def build_models(self, args: argparse.Namespace) -> None:
         self.models = self.head = self.backend.Head.build(args, self.dataset.aud_channels, self.camera, self.device)
-        if self.head.mouth_condition:  # a resumed checkpoint's own predictor replaces it in load
+        if reads_mouth(self.head):  # a resumed checkpoint's own predictor replaces it in load
             self.head.mouth_predictor = self.mouth_predictor
         self.optimizer, self.optimizer_aud, self.optimizer_audatt = self.models.optimizers(args)
 

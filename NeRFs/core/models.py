@@ -32,7 +32,8 @@ from adnerf.eyes import OPEN_VALUE
 from adnerf.mouth import MouthPredictor
 
 from .checkpoint import check_backend, load_module
-from .conditioning import EYE_KEY, MOUTH_KEY, PREDICTOR_KEY, eye_conditioned, head_cond_dim, mouth_conditioned
+from .conditioning import (EYE_KEY, MOUTH_KEY, PREDICTOR_KEY, eye_conditioned, head_cond_dim,
+                           mouth_conditioned, reads_mouth)
 from .networks import AudioAttNet, AudioNet, FaceNeRF
 from .rays import get_rays
 from .regions import scatter_rays
@@ -133,7 +134,7 @@ def condition_keys(head) -> dict:
     """What a head checkpoint records of its condition: the eye and mouth flags (and the mouth predictor),
     written only when set, so that an audio-only head's file holds exactly the original's keys."""
     out = {EYE_KEY: True} if head.eye_condition else {}
-    if head.mouth_condition:
+    if reads_mouth(head):
         if head.mouth_predictor is None:
             raise ValueError("a mouth-conditioned head is saved without its mouth predictor")
         out.update({MOUTH_KEY: True, PREDICTOR_KEY: head.mouth_predictor})
@@ -147,7 +148,7 @@ def head_signals(args: argparse.Namespace) -> tuple[bool, bool, None]:
 
 def load_condition(head, ckpt: dict, path) -> None:
     """The checkpoint's mouth predictor onto a mouth-conditioned head (a file without one cannot drive it)."""
-    if head.mouth_condition:
+    if reads_mouth(head):
         if PREDICTOR_KEY not in ckpt:
             raise UserError(f"{path} is a mouth-conditioned head without its mouth predictor ({PREDICTOR_KEY}); "
                             f"train it again")
