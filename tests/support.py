@@ -18,6 +18,20 @@ CONDITION_GRID = {"backend": "grid", "N_rand": 256, "grid_samples": 32, "grid_ma
                   "occ_res": 32, "occ_update": 4, "N_iters": 800}
 
 
+# a grid head trained for 2 steps: enough for a benchmark command to load and run (not to learn)
+TOY_GRID = {"backend": "grid", "N_rand": 64, "grid_samples": 8, "grid_hidden": 16, "grid_levels": 2, "occ_res": 16,
+            "grid_max_res": 32, "N_iters": 2, "i_weights": 2}
+
+
+def toy_head_argv(root: Path, basedir: Path, *options: str) -> list[str]:
+    """Train the TOY_GRID head of the synthetic dataset ``root`` into ``basedir``; returns the command-line
+    options [...] that load it (a benchmark's own ``options`` first)."""
+    from NeRFs.core.head import HeadTrainer
+    HeadTrainer(make_args(root, basedir, **TOY_GRID)).fit()
+    return [*options, "--config", str(root / "HeadNeRF_config.txt"), "--basedir", str(basedir),
+            *[f"--{k}={v}" for k, v in TOY_GRID.items()]]
+
+
 def make_args(root: Path, basedir: Path, kind: str = "head", **overrides):
     opts = {**FAST, "basedir": str(basedir), **overrides}
     argv = ["--config", str(root / ("HeadNeRF_config.txt" if kind == "head" else "TorsoNeRF_config.txt"))]

@@ -5,11 +5,8 @@ import json
 import numpy as np
 
 from benchmarks.bench_mouth_audio import correlation, drive_statistics, main
-from NeRFs.core.head import HeadTrainer
-from tests.support import make_args
+from tests.support import toy_head_argv
 
-GRID = {"backend": "grid", "N_rand": 64, "grid_samples": 8, "grid_hidden": 16, "grid_levels": 2, "occ_res": 16,
-        "grid_max_res": 32, "N_iters": 2, "i_weights": 2}
 
 
 def openings(n=80, seed=0):
@@ -41,10 +38,8 @@ def test_correlation_leaves_out_missing_faces():
 
 
 def test_the_command_writes_its_numbers(synthetic_root, tmp_path):
-    HeadTrainer(make_args(synthetic_root, tmp_path, **GRID)).fit()
     out = tmp_path / "mouth.json"
-    argv = ["--frames", "4", "--shift", "3", "--json", str(out), "--config", str(synthetic_root / "HeadNeRF_config.txt"),
-            "--basedir", str(tmp_path), *[f"--{k}={v}" for k, v in GRID.items()]]
+    argv = toy_head_argv(synthetic_root, tmp_path, "--frames", "4", "--shift", "3", "--json", str(out))
     assert main(argv) == 0
     numbers = json.loads(out.read_text())
     assert numbers["frames"] == 4 and numbers["shift"] == 3 and numbers["step"] == 2 and numbers["val_frames"] == 5

@@ -1,0 +1,66 @@
+"""How well does a tracked pose fit a trained field? Rigid corrections of a head pose, fitted photometrically.
+
+    axis_angle_matrix(w [..., 3]) -> [..., 3, 3]
+    corrected_pose(c2w [..., 4, 4], correction [..., 6]) -> [..., 3, 4]      [R(w) | t] @ c2w
+    fit_pose(render_rays, pose, target, camera, rect) -> correction [6]
+
+A correction acts in the head's (world) frame: a rotation about the head's centre and a shift, so that a
+rotation of the head and a shift of it do not trade off as they would about the camera's centre. Fitting
+it with the field frozen tells how much of a frame's error is its pose (benchmarks/bench_pose_fit.py,
+docs/nerf.md "Pose or field?"); SyncTalk's head-pose stabiliser and BARF's pose optimisation fit poses
+the same way.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .rays import rays_at, sample_pixels
+
+
+def axis_angle_matrix(w: torch.Tensor) -> torch.Tensor:
+    """Rotation matrices [..., 3, 3] of axis-angle vectors w [..., 3] (Rodrigues; exact at w = 0)."""
+    theta2 = (w * w).sum(-1, keepdim=True)[..., None]           # [..., 1, 1]
+    zero = torch.zeros_like(w[..., 0])
+    K = torch.stack((zero, -w[..., 2], w[..., 1],
+                     w[..., 2], zero, -w[..., 0],
+                     -w[..., 1], w[..., 0], zero), dim=-1).reshape(*w.shape[:-1], 3, 3)
+    small = theta2 < 1e-8
+    theta = theta2.clamp_min(1e-8).sqrt()
+    a = torch.where(small, 1 - theta2 / 6, torch.sin(theta) / theta)
+    b = torch.where(small, 0.5 - theta2 / 24, (1 - torch.cos(theta)) / theta2.clamp_min(1e-8))
+    eye = torch.eye(3, dtype=w.dtype, device=w.device).expand(K.shape)
+    return eye + a * K + b * (K @ K)
+
+
+def corrected_pose(c2w: torch.Tensor, correction: torch.Tensor) -> torch.Tensor:
+    """``[R(w) | t] @ c2w``. c2w: [..., 3 or 4, 4]; correction: [..., 6] (w, t). Returns [..., 3, 4]."""
+    R = axis_angle_matrix(correction[..., :3])
+    rot = R @ c2w[..., :3, :3]
+    trans = (R @ c2w[..., :3, 3:4])[..., 0] + correction[..., 3:]
+    return torch.cat((rot, trans[..., None]), dim=-1)
+
+
+def fit_pose(render_rays, pose: torch.Tensor, target: torch.Tensor, camera, rect, iters: int = 30,
+             lr: float = 2e-3, n_rays: int = 1024, seed: int = 0) -> torch.Tensor:
+    """The correction [6] that best aligns a frozen field with one image: ``iters`` Adam steps on the colour
+    error of ``n_rays`` pixels per step (95 % inside the face rect [x, y, w, h]), the learning rate falling
+    linearly to a tenth so that weakly determined directions (the depth) stop drifting.
+
+    render_rays(rays_o, rays_d [R, 3], bc_rgb [R, 3]) -> rgb [R, 3], the field with its frame condition;
+    pose: [4, 4] tracked c2w; target: [H, W, 3] image; camera: anything with H, W, focal, cx, cy, bc_img.
+    """
+    rng = np.random.default_rng(seed)
+    corr = torch.zeros(6, dtype=pose.dtype, device=pose.device, requires_grad=True)
+    opt = torch.optim.Adam([corr], lr=lr)
+    schedule = torch.optim.lr_scheduler.LinearLR(opt, 1.0, 0.1, total_iters=max(iters - 1, 1))
+    for _ in range(iters):
+        coords = torch.from_numpy(sample_pixels(n_rays, camera.H, camera.W, rng, rect, 0.95)).to(pose.device)
+        rays_o, rays_d = rays_at(coords, camera.focal, corrected_pose(pose, corr), camera.cx, camera.cy)
+        rgb = render_rays(rays_o, rays_d, camera.bc_img[coords[:, 0], coords[:, 1]])
+        loss = ((rgb - target[coords[:, 0], coords[:, 1]]) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        schedule.step()
+    return corr.detach()
