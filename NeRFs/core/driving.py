@@ -28,6 +28,7 @@ from tqdm import tqdm
 from .dataset import check_poses, load_transforms
 from .eye_source import driving_eyes
 from .mouth_source import driving_mouth, driving_sound
+from .pose_fit import fit_sequence_poses
 from .sequence import SequenceWriter
 from .serving import TalkingHead, load_talking_head
 from .utils import UserError
@@ -57,6 +58,18 @@ class DrivenSequence:
     video: Path
     first_aud_id: int
     frames: int
+
+
+def fit_poses_to_frames(args: argparse.Namespace, th: TalkingHead, poses: torch.Tensor, codes: torch.Tensor,
+                        frames: list[dict], n: int) -> tuple[torch.Tensor, list]:
+    """``--fit_poses``: the n output frames' poses [n, 4, 4] fitted to their pose frames' head_imgs
+    (pose_fit.py), and the corrections; the head's training render settings drive the fit."""
+    from .backends import backend_for
+    settings = backend_for(args).render_settings(args)
+    index = torch.arange(n) % len(poses)
+    th.head.freeze()
+    return fit_sequence_poses(th.head, th.camera, settings, poses[index], codes[:n], frames,
+                              Path(args.datadir) / "head_imgs", args.fit_poses)
 
 
 def drive(args: argparse.Namespace, feats: torch.Tensor, aud_source: str | None = None,
@@ -101,6 +114,9 @@ def drive(args: argparse.Namespace, feats: torch.Tensor, aud_source: str | None 
                               driving_sound(aud_source, args.datadir, getattr(args, "with_audio", None)))
     codes = th.codes(feats[ids], None if eyes is None else torch.from_numpy(eyes),
                      None if mouth is None else torch.from_numpy(mouth))
+    corrections = None
+    if getattr(args, "fit_poses", 0) > 0:
+        poses, corrections = fit_poses_to_frames(args, th, poses, codes, frames, n)
     out = Path(args.basedir) / args.expname / args.rst_dir  # an absolute rst_dir replaces the whole path
     meta = {"kind": "driving", "step": th.step, "pose_file": str(pose_file), "testskip": skip,
             "smooth_poses": getattr(args, "smooth_poses", 0), "aud_file": aud_source,
@@ -108,7 +124,8 @@ def drive(args: argparse.Namespace, feats: torch.Tensor, aud_source: str | None 
             "eyes": None if eyes is None else getattr(args, "eyes", "auto"),
             "eye_signal": None if eyes is None else [round(float(v), 4) for v in eyes],
             "mouth": None if mouth is None else getattr(args, "mouth", "auto"),
-            "mouth_signal": None if mouth is None else [round(float(v), 4) for v in mouth]}
+            "mouth_signal": None if mouth is None else [round(float(v), 4) for v in mouth],
+            "fit_poses": getattr(args, "fit_poses", 0), "pose_corrections": corrections}
     with SequenceWriter(out, args.video_fps, **meta) as seq:
         for i in tqdm(range(n), desc="driving", dynamic_ncols=True):
             seq.add(th.render(poses[i % len(poses)], codes[i]), frames[i % len(frames)]["img_id"], ids[i])

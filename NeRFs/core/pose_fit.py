@@ -12,10 +12,14 @@ the same way.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from .rays import rays_at, sample_pixels
+from .utils import read_image_float
 
 
 def axis_angle_matrix(w: torch.Tensor) -> torch.Tensor:
@@ -64,3 +68,34 @@ def fit_pose(render_rays, pose: torch.Tensor, target: torch.Tensor, camera, rect
         opt.step()
         schedule.step()
     return corr.detach()
+
+
+def fit_sequence_poses(head, camera, settings, poses: torch.Tensor, codes: torch.Tensor, frames: list[dict],
+                       image_dir: Path, iters: int) -> tuple[torch.Tensor, list[list[float] | None]]:
+    """Each pose fitted to its frame's image with the head field frozen: a photometric tracking stage with
+    the trained head as the face model (the original's tracker fitted a 3DMM to every frame's pixels; the
+    offline tracker fits landmarks only).
+
+    head: a head model (render_rays); settings: its training render settings; poses [N, 4, 4] and codes
+    [N, C] of the output frames; frames: their pose file's entries (img_id, face_rect); image_dir: the
+    frames' images (head_imgs). A pose whose image is missing stays as tracked (its correction None); a
+    pose used again (driving cycles the poses) reuses its first fit. Returns the poses [N, 4, 4] and the
+    corrections (6 numbers each: axis-angle, translation)."""
+    fitted, corrections, done = poses.clone(), [], {}
+    for i in tqdm(range(len(poses)), desc="fitting poses", leave=False, dynamic_ncols=True):
+        frame = frames[i % len(frames)]
+        path = image_dir / f"{frame['img_id']}.jpg"
+        if i % len(frames) not in done:
+            corr = None
+            if path.is_file():
+                target = torch.from_numpy(read_image_float(path)).to(poses)
+                cond = codes[i]
+                corr = fit_pose(lambda o, d, bc: head.render_rays(o, d, camera.near, camera.far, bc, cond,
+                                                                  settings)["rgb_map"],
+                                poses[i], target, camera, frame.get("face_rect"), iters=iters)
+            done[i % len(frames)] = corr
+        corr = done[i % len(frames)]
+        if corr is not None:
+            fitted[i, :3] = corrected_pose(poses[i], corr)
+        corrections.append(None if corr is None else [round(float(v), 6) for v in corr])
+    return fitted, corrections

@@ -127,6 +127,23 @@ def test_driving_with_new_audio_gives_n_frames_a_video_and_sound(root, head_logs
     assert len(list(out.glob("*.png"))) == 30 and not (out / "video_with_audio.mp4").exists()
 
 
+def test_fit_poses_renders_at_fitted_poses_and_records_them(root, head_logs, trained_torso, tmp_path):
+    """--fit_poses: each validation pose is fitted to its head_imgs frame; frames.json records the steps and
+    one 6-number correction per output frame, and the renders differ from those at the tracked poses."""
+    new_aud = np.random.default_rng(6).normal(0, 10, size=(10, 16, 29))
+    np.save(tmp_path / "aud6.npy", new_aud)
+    out = head_logs / "synth_com"
+    for fit in ("0", "3"):
+        drive_command(_drive_args(root, head_logs, "--aud_file", str(tmp_path / "aud6.npy"), "--test_size", "4",
+                                  "--rst_dir", f"fit_rst{fit}", "--fit_poses", fit))
+    tracked, fitted = (read_sequence_record(out / f"fit_rst{f}") for f in ("0", "3"))
+    assert tracked.meta["fit_poses"] == 0 and tracked.meta["pose_corrections"] is None
+    assert fitted.meta["fit_poses"] == 3 and len(fitted.meta["pose_corrections"]) == 4
+    assert all(len(c) == 6 and any(v != 0 for v in c) for c in fitted.meta["pose_corrections"])
+    a, b = (imageio.imread(r.folder / r.frames[0].file).astype(int) for r in (tracked, fitted))
+    assert np.abs(a - b).max() > 0
+
+
 def test_driving_needs_no_training_image_and_no_optimiser(root, head_logs, trained_torso, tmp_path, monkeypatch):
     """Serving reads checkpoints, transforms, bc.jpg and the features only: the train frames' images are
     deleted from a copy of the dataset, and building any optimiser fails the test."""
