@@ -346,6 +346,9 @@ def gather_inputs(subject: str | None, dataset_root: Path, gen_dir=None, gt_dir=
         testskip = max(int(record.meta.get("testskip") or 1), 1)
         gen_mode = "portrait" if record.meta.get("kind") == PORTRAIT_KIND else "nerf"
         stride_note.append(f"generated frames paired with the ground truth by {record.folder / RECORD_NAME}")
+        if record.meta.get("fit_poses"):  # the poses saw the ground-truth images: say so next to the numbers
+            stride_note.append(f"poses fitted to the frames' head images before rendering (--fit_poses "
+                               f"{record.meta['fit_poses']}: a photometric tracking stage, docs/nerf.md)")
     if gt_video:
         gt = read_video(gt_video, "ground-truth")
     elif gt_dir:

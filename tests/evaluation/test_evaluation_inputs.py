@@ -38,7 +38,7 @@ def set_config(dataset: Path, config: str = "TorsoNeRFTest_config.txt", **option
     path.write_text("\n".join(lines) + "\n")
 
 
-def copy_val_frames(dataset: Path, folder: Path, positions: list[int], testskip: int = 1) -> None:
+def copy_val_frames(dataset: Path, folder: Path, positions: list[int], testskip: int = 1, **meta) -> None:
     """The ground truth of the given validation positions as a rendered sequence (lossless PNGs named as the
     NeRFs name them, and the record frames.json with each frame's pose img_id and aud_id)."""
     from PIL import Image
@@ -47,7 +47,7 @@ def copy_val_frames(dataset: Path, folder: Path, positions: list[int], testskip:
     for i, k in enumerate(positions):
         Image.open(dataset / "ori_imgs" / f"{val[k]['img_id']}.jpg").save(folder / frame_file(i))
     write_record(folder, record_dict([{"img_id": val[k]["img_id"], "aud_id": val[k].get("aud_id", val[k]["img_id"])}
-                                      for k in positions], fps=25, testskip=testskip))
+                                      for k in positions], fps=25, testskip=testskip, **meta))
 
 
 def evaluate_psnr(dataset: Path, out: Path, *extra) -> dict:
@@ -90,6 +90,16 @@ def test_the_record_alone_pairs_whatever_the_configs_say(dataset, tmp_path):
                    [{"img_id": f.img_id, "aud_id": f.aud_id} for f in rec.frames])
     video = evaluate_psnr(dataset, tmp_path / "out3", "--gen_video", tmp_path / "seq" / "video.mp4")
     assert video["frame_ids"] == [0, 1, 2, 3, 4] and video["metrics"]["psnr"]["mean"] > 30
+
+
+def test_fitted_poses_are_noted_in_the_report(dataset, tmp_path):
+    rendered = dataset / "logs" / "synth_com" / "test_aud_rst"
+    copy_val_frames(dataset, rendered, [0, 1], fit_poses=30, pose_corrections=[[0.0] * 6] * 2)
+    evaluate_psnr(dataset, tmp_path / "fitted")
+    assert "--fit_poses 30" in (tmp_path / "fitted" / "evaluation_report.txt").read_text()
+    copy_val_frames(dataset, rendered, [0, 1], fit_poses=0, pose_corrections=None)
+    evaluate_psnr(dataset, tmp_path / "tracked")
+    assert "fit_poses" not in (tmp_path / "tracked" / "evaluation_report.txt").read_text()
 
 
 def test_frames_without_a_record_are_refused_in_one_line_with_pair_record(dataset, tmp_path, capsys):
