@@ -26,24 +26,25 @@ try:  # run as a file (python benchmarks/x.py, as the other benchmarks): common.
     from common import report_numbers
 except ImportError:  # imported as benchmarks.<name> (the tests)
     from benchmarks.common import report_numbers
+from evaluation.metrics.image import crop_rect
 from evaluation.metrics.sharpness import sharpness_ratio
 from NeRFs.core.cli import model_options
 from NeRFs.core.config import parse_args
 from NeRFs.core.dataset import frame_eyes, frame_mouth, load_audio_features, load_transforms
 from NeRFs.core.models import render_image
-from NeRFs.core.pose_fit import corrected_pose, fit_pose
+from NeRFs.core.pose_fit import fit_sequence_poses
 from NeRFs.core.serving import load_head_renderer
+from NeRFs.core.utils import mse_to_psnr
 
 
 def scores(render: np.ndarray, target: np.ndarray, rect) -> tuple[float, float, float]:
     """(PSNR over the frame, PSNR in the face rect [x, y, w, h], sharpness ratio there) of a render
     [H, W, 3] in [0, 1] against its ground truth [H, W, 3] in [0, 1]."""
-    x, y, w, h = (int(v) for v in rect)
-    inside = (slice(y, y + h + 1), slice(x, x + w + 1))
-    psnr = float(-10 * np.log10(max(((render - target) ** 2).mean(), 1e-12)))
-    rect_psnr = float(-10 * np.log10(max(((render[inside] - target[inside]) ** 2).mean(), 1e-12)))
+    def psnr(a, b):
+        return mse_to_psnr(max(float(((a - b) ** 2).mean()), 1e-10))
     as_uint8 = (lambda a: (a * 255).round().astype(np.uint8))
-    return psnr, rect_psnr, sharpness_ratio(as_uint8(render), as_uint8(target), rect)
+    return (psnr(render, target), psnr(crop_rect(render, rect), crop_rect(target, rect)),
+            sharpness_ratio(as_uint8(render), as_uint8(target), rect))
 
 
 def correction_size(correction: torch.Tensor, pose: torch.Tensor, focal: float) -> tuple[float, float]:
@@ -52,28 +53,25 @@ def correction_size(correction: torch.Tensor, pose: torch.Tensor, focal: float) 
     return float(np.degrees(correction[:3].norm())), float(correction[3:5].norm()) * focal / depth
 
 
-def split_rows(model, settings, root: Path, split: str, picks: list[int], feats, args, iters: int) -> np.ndarray:
+def split_rows(model, settings, root: Path, split: str, picks: list[int], feats, iters: int) -> np.ndarray:
     """[len(picks), 8]: tracked (psnr, rect psnr, sharpness), fitted (the same), correction (deg, px)."""
     path = root / f"transforms_{split}.json"
     frames = load_transforms(path)["frames"]
     aud_ids = torch.as_tensor([int(f.get("aud_id", f["img_id"])) for f in frames])
-    codes = model.codes(feats[aud_ids], frame_eyes(frames, path), frame_mouth(frames, path))
-    cam, head, dev = model.camera, model.head, model.device
+    codes = model.codes(feats[aud_ids], frame_eyes(frames, path), frame_mouth(frames, path))[picks]
+    frames = [frames[k] for k in picks]
+    poses = torch.tensor(np.array([f["transform_matrix"] for f in frames]), dtype=torch.float32, device=model.device)
+    fitted, corrections = fit_sequence_poses(model.head, model.camera, settings, poses, codes, frames,
+                                             root / "head_imgs", iters)
     rows = []
-    for k in picks:
-        frame = frames[k]
-        pose = torch.tensor(np.array(frame["transform_matrix"]), dtype=torch.float32, device=dev)
-        target = torch.from_numpy(read_image(root / "head_imgs" / f"{frame['img_id']}.jpg").astype(np.float32) / 255)
-        cond = codes[k].to(dev)
-        corr = fit_pose(lambda o, d, bc: head.render_rays(o, d, cam.near, cam.far, bc, cond, settings)["rgb_map"],
-                        pose, target.to(dev), cam, frame["face_rect"], iters=iters)
-        fitted = torch.cat((corrected_pose(pose, corr), pose[3:]))
+    for frame, pose, fit, code, corr in zip(frames, poses, fitted, codes, corrections):
+        target = read_image(root / "head_imgs" / f"{frame['img_id']}.jpg").astype(np.float32) / 255
         row = []
-        for p in (pose, fitted):
+        for p in (pose, fit):
             with torch.no_grad():
-                rgb = render_image(head, p, cond, cam, model.settings)["rgb_map"].clamp(0, 1).cpu().numpy()
-            row += scores(rgb, target.numpy(), frame["face_rect"])
-        rows.append(row + list(correction_size(corr.cpu(), pose.cpu(), cam.focal)))
+                rgb = render_image(model.head, p, code, model.camera, model.settings)["rgb_map"]
+            row += scores(rgb.clamp(0, 1).cpu().numpy(), target, frame["face_rect"])
+        rows.append(row + list(correction_size(torch.tensor(corr), pose.cpu(), model.camera.focal)))
     return np.array(rows)
 
 
@@ -105,8 +103,8 @@ def main(argv=None) -> int:
     val_picks = list(range(0, n_val, a.every))
     train_picks = [int(k) for k in np.linspace(0, n_train - 1, len(val_picks)).round()]
     out = {"step": model.step, "iters": a.iters,
-           **summary(split_rows(model, settings, root, "val", val_picks, feats, args, a.iters), "val"),
-           **summary(split_rows(model, settings, root, "train", train_picks, feats, args, a.iters), "train")}
+           **summary(split_rows(model, settings, root, "val", val_picks, feats, a.iters), "val"),
+           **summary(split_rows(model, settings, root, "train", train_picks, feats, a.iters), "train")}
     report_numbers(out, a.json, 26)
     return 0
 

@@ -120,9 +120,9 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
                        help="driving a mouth-conditioned head: audio (predicted from the driving .wav), pose (the "
                             "pose file's own mouth values, not audio-driven), or an .npy of openings; auto: audio")
         g.add_argument("--fit_poses", type=int, default=0,
-                       help="driving (and the validation reconstruction, --aud_from_pose): fit each pose to its frame's image (head_imgs/<img_id>.jpg) "
-                            "with the head field frozen, this many steps (0: off; about 2 s a frame on 2 CPU "
-                            "cores at 30): a photometric tracking stage, docs/nerf.md, pose or field")
+                       help="driving (and the validation reconstruction, --aud_from_pose): fit each pose to its "
+                            "frame's head_imgs/<img_id>.jpg with the head field frozen, this many steps (0: off; "
+                            "about 2 s a frame on 2 CPU cores at 30): a photometric tracking stage, docs/nerf.md")
         g.add_argument("--smooth_poses", type=int, default=0,
                        help="driving: average each pose with its neighbours over this many frames (0: off)")
         g.add_argument("--torso_mask_loss", type=float, default=None,

@@ -84,9 +84,8 @@ def fit_sequence_poses(head, camera, settings, poses: torch.Tensor, codes: torch
     fitted, corrections, done = poses.clone(), [], {}
     for i in tqdm(range(len(poses)), desc="fitting poses", leave=False, dynamic_ncols=True):
         frame = frames[i % len(frames)]
-        path = image_dir / f"{frame['img_id']}.jpg"
         if i % len(frames) not in done:
-            corr = None
+            corr, path = None, image_dir / f"{frame['img_id']}.jpg"
             if path.is_file():
                 target = torch.from_numpy(read_image_float(path)).to(poses)
                 cond = codes[i]
@@ -98,4 +97,8 @@ def fit_sequence_poses(head, camera, settings, poses: torch.Tensor, codes: torch
         if corr is not None:
             fitted[i, :3] = corrected_pose(poses[i], corr)
         corrections.append(None if corr is None else [round(float(v), 6) for v in corr])
+    missing = sorted({str(frames[k]["img_id"]) for k, c in done.items() if c is None})
+    if missing:  # asked for a fit, got tracked poses: say which frames and why
+        tqdm.write(f"note: {len(missing)} of {len(done)} pose frames have no image in {image_dir} (first: "
+                   f"{missing[0]}.jpg): rendered at their tracked poses")
     return fitted, corrections

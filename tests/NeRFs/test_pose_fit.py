@@ -79,7 +79,7 @@ def test_fit_pose_recovers_a_known_pose_error():
     assert after < 0.02 * before
 
 
-def test_fit_sequence_poses_fits_each_pose_to_its_image_once(tmp_path):
+def test_fit_sequence_poses_fits_each_pose_to_its_image_once(tmp_path, capsys):
     """Two pose frames, the first 'tracked' 2 degrees off its image, the second without an image; driving
     cycles them over 4 output frames: the first is fitted (once, reused), the second stays as tracked."""
     import imageio.v2 as imageio
@@ -98,6 +98,7 @@ def test_fit_sequence_poses_fits_each_pose_to_its_image_once(tmp_path):
     fitted, corrections = fit_sequence_poses(head, cam, None, poses, torch.zeros(4, 1), frames, tmp_path, 200)
     assert corrections[1] is None and corrections[3] is None and torch.equal(fitted[1], tracked)
     assert corrections[0] == corrections[2] and torch.equal(fitted[0], fitted[2])
+    assert "1 of 2 pose frames have no image" in capsys.readouterr().out   # the tracked one is named
     err = Rotation.from_matrix((fitted[0, :3, :3] @ true[:3, :3].T).numpy()).magnitude()
     start = (tracked[:3, 3] - true[:3, 3]).abs().max()             # 0.054: the camera swings about the ball
     assert np.degrees(err) < 0.5 and (fitted[0, :3, 3] - true[:3, 3]).abs().max() < 0.2 * start  # from 2.1 deg
