@@ -30,9 +30,9 @@ from evaluation.metrics.image import crop_rect
 from evaluation.metrics.sharpness import sharpness_ratio
 from NeRFs.core.cli import model_options
 from NeRFs.core.config import parse_args
-from NeRFs.core.dataset import frame_eyes, frame_mouth, load_audio_features, load_transforms
+from NeRFs.core.dataset import load_audio_features, load_transforms
 from NeRFs.core.models import render_image
-from NeRFs.core.pose_fit import fit_sequence_poses
+from NeRFs.core.pose_fit import correction_size, fit_sequence_poses, pose_file_inputs
 from NeRFs.core.serving import load_head_renderer
 from NeRFs.core.utils import mse_to_psnr
 
@@ -47,20 +47,10 @@ def scores(render: np.ndarray, target: np.ndarray, rect) -> tuple[float, float, 
             sharpness_ratio(as_uint8(render), as_uint8(target), rect))
 
 
-def correction_size(correction: torch.Tensor, pose: torch.Tensor, focal: float) -> tuple[float, float]:
-    """(rotation in degrees, image-plane shift of the head's centre in pixels) of a correction [6]."""
-    depth = float(pose[:3, 3].norm())
-    return float(np.degrees(correction[:3].norm())), float(correction[3:5].norm()) * focal / depth
-
-
 def split_rows(model, settings, root: Path, split: str, picks: list[int], feats, iters: int) -> np.ndarray:
     """[len(picks), 8]: tracked (psnr, rect psnr, sharpness), fitted (the same), correction (deg, px)."""
-    path = root / f"transforms_{split}.json"
-    frames = load_transforms(path)["frames"]
-    aud_ids = torch.as_tensor([int(f.get("aud_id", f["img_id"])) for f in frames])
-    codes = model.codes(feats[aud_ids], frame_eyes(frames, path), frame_mouth(frames, path))[picks]
-    frames = [frames[k] for k in picks]
-    poses = torch.tensor(np.array([f["transform_matrix"] for f in frames]), dtype=torch.float32, device=model.device)
+    frames, poses, codes = pose_file_inputs(model, root / f"transforms_{split}.json", feats)
+    frames, poses, codes = [frames[k] for k in picks], poses[picks], codes[picks]
     fitted, corrections = fit_sequence_poses(model.head, model.camera, settings, poses, codes, frames,
                                              root / "head_imgs", iters)
     rows = []

@@ -99,6 +99,13 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
     g = p.add_argument_group("logging")
     for name, default in (("i_print", 100), ("i_img", 500), ("i_weights", 10000), ("i_testset", 10000)):
         g.add_argument(f"--{name}", type=int, default=default)
+    if kind == "head":
+        g = p.add_argument_group("head")
+        g.add_argument("--refine_poses", type=int, default=0,
+                       help="past half of --N_iters, refit every training pose to its image with the field "
+                            "frozen, this many steps of --N_rand rays each (0: off; about 0.3 s a frame at 10 x "
+                            "512 on 2 CPU cores), rewrite transforms_train.json with them (the tracked poses "
+                            "kept in transforms_train_tracked.json) and train on; once per dataset (docs/nerf.md)")
     if kind == "torso":
         g = p.add_argument_group("torso")
         g.add_argument("--head_ckpt", type=str, default=None, help="head checkpoint (default: latest in basedir/expname)")

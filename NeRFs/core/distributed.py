@@ -142,6 +142,11 @@ class DistributedMixin:
         if self.is_main:
             super().save(step)
 
+    def write_refined_poses(self, step: int) -> None:
+        if self.is_main:
+            super().write_refined_poses(step)
+        dist.barrier()  # the other ranks read the poses rank 0 wrote
+
     def log_val_image(self, step, rng) -> None:
         if self.is_main:
             super().log_val_image(step, rng)

@@ -24,6 +24,7 @@ from .conditioning import EYE_KEY, MOUTH_KEY, head_condition, reads_eyes, reads_
 from .dataset import AudFaceDataset, feature_boxes_of
 from .models import Backend, Camera
 from .mouth_source import fit_mouth_predictor
+from .pose_refine import frozen, poses_by_img_id, refine_pose_file, refinement_record
 from .rays import rays_at, sample_pixels
 from .trainer import Trainer
 from .utils import mse_to_psnr
@@ -136,7 +137,39 @@ class HeadTrainer(FrameTrainer):
         # the training frames with closed eyes (below half the median openness), for --eye_frames
         self.closed_eye_frames = (np.flatnonzero(closed_mask(train.eyes.numpy())) if train.eyes is not None
                                   else np.zeros(0, dtype=int))
+        # --refine_poses happens once per dataset: a file refined before is trained on as it is
+        self.poses_refined = refinement_record(self.dataset.root / "transforms_train.json") is not None
         self.build_models(args)
+
+    def before_train_step(self, step: int) -> None:
+        """--refine_poses: past half the steps (or at the first step of a run resumed past it), the training
+        poses refitted by the field of the step before, unless transforms_train.json holds refined poses
+        already; the training goes on with the file's poses (pose_refine.py)."""
+        a = self.args
+        if getattr(a, "refine_poses", 0) <= 0 or step <= a.N_iters // 2 or self.poses_refined:
+            return
+        self.poses_refined = True
+        path = self.dataset.root / "transforms_train.json"
+        if refinement_record(path) is None:
+            self.write_refined_poses(step - 1)
+        train = self.dataset.splits["train"]
+        train.poses.copy_(poses_by_img_id(path, train.img_ids).to(train.poses))  # in place: the camera holds them
+
+    def write_refined_poses(self, step: int) -> None:
+        """Refit the training poses with the networks of ``step``, frozen meanwhile; write the files."""
+        a = self.args
+        self.models.eval()
+        try:
+            with frozen(self.models.modules()):
+                record = refine_pose_file(self.head_renderer(step), self.settings, self.dataset.root,
+                                          a.refine_poses, a.N_rand, a.aud_file)
+        finally:
+            self.models.train()
+        tqdm.write(f"[{a.expname}] step {step}: refined {record['frames_fitted']} of {record['frames']} training "
+                   f"poses (mean correction {record['mean_correction_deg']:.2f} deg, "
+                   f"{record['mean_correction_px']:.2f} px); the tracked ones: {self.dataset.root / record['tracked_poses']}")
+        self.writer.add_scalar("train/pose_correction_deg", record["mean_correction_deg"], step)
+        self.writer.add_scalar("train/pose_correction_px", record["mean_correction_px"], step)
 
     def build_models(self, args: argparse.Namespace) -> None:
         self.models = self.head = self.backend.Head.build(args, self.dataset.aud_channels, self.camera, self.device)

@@ -3,6 +3,9 @@
     axis_angle_matrix(w [..., 3]) -> [..., 3, 3]
     corrected_pose(c2w [..., 4, 4], correction [..., 6]) -> [..., 3, 4]      [R(w) | t] @ c2w
     fit_pose(render_rays, pose, target, camera, rect) -> correction [6]
+    fit_sequence_poses(head, camera, settings, poses, codes, frames, image_dir, iters) -> poses, corrections
+    pose_file_inputs(model, path, feats) -> frames, tracked poses [N, 4, 4], head conditions [N, C]
+    correction_size(correction [6], pose [4, 4], focal) -> (degrees, pixels)
 
 A correction acts in the head's (world) frame: a rotation about the head's centre and a shift, so that a
 rotation of the head and a shift of it do not trade off as they would about the camera's centre. Fitting
@@ -18,6 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .dataset import frame_eyes, frame_mouth, load_transforms
 from .rays import rays_at, sample_pixels
 from .utils import read_image_float
 
@@ -71,14 +75,14 @@ def fit_pose(render_rays, pose: torch.Tensor, target: torch.Tensor, camera, rect
 
 
 def fit_sequence_poses(head, camera, settings, poses: torch.Tensor, codes: torch.Tensor, frames: list[dict],
-                       image_dir: Path, iters: int) -> tuple[torch.Tensor, list[list[float] | None]]:
+                       image_dir: Path, iters: int, n_rays: int = 1024) -> tuple[torch.Tensor, list[list[float] | None]]:
     """Each pose fitted to its frame's image with the head field frozen: a photometric tracking stage with
     the trained head as the face model (the original's tracker fitted a 3DMM to every frame's pixels; the
     offline tracker fits landmarks only).
 
     head: a head model (render_rays); settings: its training render settings; poses [N, 4, 4] and codes
     [N, C] of the output frames; frames: their pose file's entries (img_id, face_rect); image_dir: the
-    frames' images (head_imgs). A pose whose image is missing stays as tracked (its correction None); a
+    frames' images (head_imgs); iters, n_rays: each fit's steps and rays per step. A pose whose image is missing stays as tracked (its correction None); a
     pose used again (driving cycles the poses) reuses its first fit. Returns the poses [N, 4, 4] and the
     corrections (6 numbers each: axis-angle, translation)."""
     fitted, corrections, done = poses.clone(), [], {}
@@ -91,7 +95,7 @@ def fit_sequence_poses(head, camera, settings, poses: torch.Tensor, codes: torch
                 cond = codes[i]
                 corr = fit_pose(lambda o, d, bc: head.render_rays(o, d, camera.near, camera.far, bc, cond,
                                                                   settings)["rgb_map"],
-                                poses[i], target, camera, frame.get("face_rect"), iters=iters)
+                                poses[i], target, camera, frame.get("face_rect"), iters=iters, n_rays=n_rays)
             done[i % len(frames)] = corr
         corr = done[i % len(frames)]
         if corr is not None:
@@ -102,3 +106,21 @@ def fit_sequence_poses(head, camera, settings, poses: torch.Tensor, codes: torch
         tqdm.write(f"note: {len(missing)} of {len(done)} pose frames have no image in {image_dir} (first: "
                    f"{missing[0]}.jpg): rendered at their tracked poses")
     return fitted, corrections
+
+
+def pose_file_inputs(model, path: Path, feats: torch.Tensor) -> tuple[list[dict], torch.Tensor, torch.Tensor]:
+    """What fitting a pose file's frames needs: its frames, their tracked poses [N, 4, 4] on the model's
+    device and the head's conditions [N, C] from each frame's own audio (feats [M, 16, C'], indexed by
+    aud_id), eyes and mouth. model: a head renderer (serving.HeadRenderer: codes, device)."""
+    frames = load_transforms(path)["frames"]
+    aud_ids = torch.as_tensor([int(f.get("aud_id", f["img_id"])) for f in frames])
+    codes = model.codes(feats[aud_ids], frame_eyes(frames, path), frame_mouth(frames, path))
+    poses = torch.tensor(np.array([f["transform_matrix"] for f in frames]), dtype=torch.float32, device=model.device)
+    return frames, poses, codes
+
+
+def correction_size(correction: torch.Tensor, pose: torch.Tensor, focal: float) -> tuple[float, float]:
+    """(rotation in degrees, image-plane shift of the head's centre in pixels) of a correction [6] applied
+    to a pose [4, 4] seen with the focal length ``focal`` (pixels)."""
+    depth = float(pose[:3, 3].norm())
+    return float(np.degrees(correction[:3].norm())), float(correction[3:5].norm()) * focal / depth

@@ -40,6 +40,9 @@ class Trainer:
         torch.manual_seed(args.seed)  # network initialisation
 
     # ----- hooks -----
+    def before_train_step(self, step: int) -> None:
+        """Work between steps that changes what is trained on (the head's pose refinement); none here."""
+
     def train_step(self, step: int, rng: np.random.Generator, gen: torch.Generator) -> dict[str, float]:
         raise NotImplementedError
 
@@ -178,6 +181,7 @@ class Trainer:
         bar = tqdm(range(start + 1, a.N_iters + 1), initial=start, total=a.N_iters, desc=a.expname,
                    dynamic_ncols=True)
         for step in bar:
+            self.before_train_step(step)
             rng, gen = self.step_randomness(step)
             logs = self.train_step(step, rng, gen)
             if not math.isfinite(logs.get("loss", 0.0)):

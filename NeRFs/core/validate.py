@@ -24,6 +24,7 @@ NON_NEGATIVE_COUNTS = {"N_importance": "fine samples per ray (0: no fine network
                        "nosmo_iters": "steps before smoothing", "multires": "frequencies",
                        "multires_views": "frequencies", "aud_start": "first audio frame",
                        "smooth_poses": "frames averaged (0: off)", "fit_poses": "pose fitting steps (0: off)",
+                       "refine_poses": "pose fitting steps (0: off)",
                        # the original's step 7 writes testskip = int(n_val / 7), 0 for fewer than 7 validation
                        # frames, and its loader reads 0 as 1: such configs must keep loading
                        "testskip": "validation frames step (0: every frame, as 1)"}
