@@ -24,18 +24,18 @@ train_torso() {
 # The renders query only the pixels that some training frame's parsing marks as head / person
 # (--skip_bg_pixels, NeRFs/core/regions.py).
 
-# reconstruct_validation DATA BACKEND: the validation frames with their own audio and poses -> val_rst/,
-# and ground truth | render as val_rst/side_by_side.mp4
+# reconstruct_validation DATA BACKEND [OPTION...]: the validation frames with their own audio and poses ->
+# val_rst/, and ground truth | render as val_rst/side_by_side.mp4 (options: the render's, e.g. --fit_poses 30)
 reconstruct_validation() {
   $PY NeRFs/TorsoNeRF/run_nerf.py --config "$1/TorsoNeRFTest_config.txt" --backend "$2" --aud_file aud.npy \
-      --aud_from_pose --testskip 1 --test_size -1 --rst_dir val_rst --skip_bg_pixels
+      --aud_from_pose --testskip 1 --test_size -1 --rst_dir val_rst --skip_bg_pixels "${@:3}"
   $PY evaluation/side_by_side.py --subject "$1" --gen_dir "$1/logs/$(basename "$1")_com/val_rst"
 }
 
-# drive DATA BACKEND WAV: the person speaking WAV (an absolute path) -> test_aud_rst/video_with_audio.mp4
+# drive DATA BACKEND WAV [OPTION...]: the person speaking WAV (an absolute path) -> test_aud_rst/video_with_audio.mp4
 drive() {
   $PY NeRFs/TorsoNeRF/run_nerf.py --config "$1/TorsoNeRFTest_config.txt" --backend "$2" --aud_file "$3" \
-      --test_size -1 --with_audio "$3" --rst_dir test_aud_rst --skip_bg_pixels
+      --test_size -1 --with_audio "$3" --rst_dir test_aud_rst --skip_bg_pixels "${@:4}"
 }
 
 # evaluate_validation DATA REPORT: every metric of val_rst against the ground truth -> the folder REPORT

@@ -41,6 +41,12 @@ class Workload:
     head_steps: int
     torso_steps: int
     grid_res: int       # the grid's finest resolution
+    refine_poses: int = 0   # the head's --refine_poses steps per training frame (512 rays each)
+    fit_poses: int = 0      # the renders' --fit_poses steps per pose frame (1024 rays each)
+
+    @property
+    def train_frames(self) -> int:
+        return self.frames - self.val_frames
 
     @property
     def frame_mp(self) -> float:
@@ -56,12 +62,17 @@ def step_seconds(res: int, at_128: float, at_512: float) -> float:
 # seconds of each stage (start-up + per unit), calibrated on the run in the module docstring. Preprocessing:
 # its log's steps sum to 68 s of work and 78 s of wall time (8 processes starting). The renders first build the
 # mask of the pixels any training frame's parsing covers (--skip_bg_pixels): seconds that grow with the frames.
+REFINE_STEP_SECONDS = 0.035  # one pose-fit step of 512 rays (the head at 512: 10 steps x 455 frames ~ 160 s)
+FIT_STEP_SECONDS = 0.045     # one of 1024 rays
 STAGE_SECONDS = {
     "preprocess": lambda w: 12 + 0.517 * w.frames * w.frame_mp,
-    "head": lambda w: 10 + 0.03 * w.frames + w.head_steps * step_seconds(w.grid_res, 0.0483, 0.0693),
+    "head": lambda w: (10 + 0.03 * w.frames + w.head_steps * step_seconds(w.grid_res, 0.0483, 0.0693)
+                       + REFINE_STEP_SECONDS * w.refine_poses * w.train_frames),
     "torso": lambda w: 5 + 0.01 * w.frames + w.torso_steps * step_seconds(w.grid_res, 0.0527, 0.0733),
-    "drive": lambda w: 5 + 0.1 * w.frames * w.frame_mp + 9.4 * w.drive_frames * w.frame_mp,
-    "validation": lambda w: 5 + 0.25 * w.frames * w.frame_mp + 9.4 * w.val_frames * w.frame_mp,
+    "drive": lambda w: (5 + 0.1 * w.frames * w.frame_mp + 9.4 * w.drive_frames * w.frame_mp
+                        + FIT_STEP_SECONDS * w.fit_poses * min(w.val_frames, w.drive_frames)),  # poses cycled
+    "validation": lambda w: (5 + 0.25 * w.frames * w.frame_mp + 9.4 * w.val_frames * w.frame_mp
+                             + FIT_STEP_SECONDS * w.fit_poses * w.val_frames),
     "evaluation": lambda w: 10 + 2.07 * w.val_frames * w.frame_mp,
     "portrait": lambda w: 20 + 0.73 * (w.drive_frames + w.val_frames) * w.frame_mp,
 }
@@ -118,7 +129,7 @@ def workload(args: argparse.Namespace) -> Workload:
         width, height = first_frame_size(args.video)
     drive_frames = round((probe(args.speech).duration or 0.0) * FPS)
     return Workload(frames, n_val, drive_frames, width, height, args.head_steps, args.torso_steps,
-                    grid_resolution(args.grid_res, width, height))
+                    grid_resolution(args.grid_res, width, height), args.refine_poses, args.fit_poses)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -129,6 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--head_steps", type=int, required=True)
     p.add_argument("--torso_steps", type=int, required=True)
     p.add_argument("--grid_res", default="auto", help="the trainings' --grid_max_res")
+    p.add_argument("--refine_poses", type=int, default=0, help="the head training's --refine_poses")
+    p.add_argument("--fit_poses", type=int, default=0, help="the renders' --fit_poses")
     p.add_argument("--stages", required=True, help="comma-separated stage names, in order")
     p.add_argument("--finished", default="", help="comma-separated seconds of the stages finished so far")
     p.add_argument("--elapsed", type=float, required=True, help="seconds since the start")

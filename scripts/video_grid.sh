@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # One person's video -> a driven mp4 with sound, with the grid backend at settings for a CPU:
 #   bash scripts/video_grid.sh <id> <video.mp4> <speech.wav> [head_steps] [torso_steps] [--quick] [--portrait]
-# Steps: 3000 head / 1500 torso, the grid's resolution chosen from the image (--grid_max_res auto).
-# --quick: a first look in a few minutes: 600 head / 300 torso steps at --grid_max_res 128 (steps given as
-# arguments still win). A later full run on the same id resumes the quick run's 128 planes: use another id.
+# Steps: 3000 head / 1500 torso, the grid's resolution chosen from the image (--grid_max_res auto); halfway
+# through the head, every training pose refitted to its image (--refine_poses 10), and the validation frames'
+# poses (which driving cycles through) fitted to theirs before rendering (--fit_poses 30): the tracker's
+# poses are off by about a degree (docs/nerf.md "Refined training poses").
+# --quick: a first look in a few minutes: 600 head / 300 torso steps at --grid_max_res 128, poses as tracked
+# (steps given as arguments still win). A later full run on the same id resumes the quick run's 128 planes: use another id.
 # --portrait: the driven and the validation renders also as portraits (the rendered head and neck in the real
 # frames, full resolution for a cropped video: docs/portrait.md), the latter evaluated to <results>/<id>_portrait/.
 # The README's "Your own video" commands in order: offline preprocessing, grid Head-NeRF, grid Torso-NeRF,
@@ -26,9 +29,9 @@ set -- ${ARGS[@]+"${ARGS[@]}"}
 USAGE="bash scripts/video_grid.sh <id> <video.mp4> <speech.wav> [head_steps] [torso_steps] [--quick] [--portrait]"
 [ $# -ge 3 ] && [ $# -le 5 ] || fail "usage: $USAGE"
 if [ "$QUICK" = 1 ]; then
-  ID=$1 VIDEO=$2 SPEECH=$3 HEAD=${4:-600} TORSO=${5:-300} GRID_RES=128
+  ID=$1 VIDEO=$2 SPEECH=$3 HEAD=${4:-600} TORSO=${5:-300} GRID_RES=128 REFINE=0 FIT=0
 else
-  ID=$1 VIDEO=$2 SPEECH=$3 HEAD=${4:-3000} TORSO=${5:-1500} GRID_RES=auto
+  ID=$1 VIDEO=$2 SPEECH=$3 HEAD=${4:-3000} TORSO=${5:-1500} GRID_RES=auto REFINE=10 FIT=30
 fi
 [[ "$ID" =~ ^[A-Za-z0-9_-]+$ ]] || fail "id '$ID': use letters, digits, _ and - only (it names dataset/<id>/)"
 [ -f "$VIDEO" ] || fail "video $VIDEO not found"
@@ -40,12 +43,16 @@ DATASET_ROOT=${DATASET_ROOT:-dataset}
 RESULTS_ROOT=${RESULTS_ROOT:-evaluation/results}
 GRID_OPTS=()  # the trainings' extra options; none at the default (run_nerf.py's --grid_max_res auto)
 [ "$GRID_RES" = auto ] || GRID_OPTS=(--grid_max_res "$GRID_RES")
+HEAD_OPTS=() RENDER_OPTS=()
+[ "$REFINE" = 0 ] || HEAD_OPTS=(--refine_poses "$REFINE")
+[ "$FIT" = 0 ] || RENDER_OPTS=(--fit_poses "$FIT")
 NOSMO=$(( HEAD * 7 / 10 ))  # the last 30 % of the head's steps train AudioAttNet smoothing
 STAGES=preprocess,head,torso,drive,validation,evaluation
 [ "$PORTRAIT" = 1 ] && STAGES+=,portrait
 if [ "${VIDEO_GRID_DRY_RUN:-0}" = 1 ]; then
   printf '%s\n' "id=$ID" "video=$VIDEO" "speech=$SPEECH" "head_steps=$HEAD" "torso_steps=$TORSO" \
-      "nosmo_iters=$NOSMO" "train_options=${GRID_OPTS[*]-}" "quick=$QUICK" "portrait=$PORTRAIT" \
+      "nosmo_iters=$NOSMO" "train_options=${GRID_OPTS[*]-}" \
+      "head_options=${HEAD_OPTS[*]-}" "render_options=${RENDER_OPTS[*]-}" "quick=$QUICK" "portrait=$PORTRAIT" \
       "stages=$STAGES" "dataset_root=$DATASET_ROOT" "results_root=$RESULTS_ROOT"
   exit 0
 fi
@@ -66,7 +73,7 @@ COM=$D/logs/${ID}_com
 REPORT=$RESULTS_ROOT/$ID
 START=$(date +%s) STAGE_START="" FINISHED=""
 eta() { $PY -m scripts.stage_eta --dataset "$D" --video "$VIDS/$ID.mp4" --speech "$SPEECH" --head_steps "$HEAD" \
-    --torso_steps "$TORSO" --grid_res "$GRID_RES" --stages "$STAGES" --finished "$FINISHED" \
+    --torso_steps "$TORSO" --grid_res "$GRID_RES" --refine_poses "$REFINE" --fit_poses "$FIT" --stages "$STAGES" --finished "$FINISHED" \
     --elapsed $(( $(date +%s) - START )) "$@" || true; }   # a progress line never stops the run
 # before each stage: the previous stage's seconds into FINISHED, then the progress line
 stage() {
@@ -78,13 +85,13 @@ stage() {
 stage
 bash process_data.sh "$ID" --offline --dataset_root "$DATASET_ROOT"
 stage
-train_head "$D" grid "$HEAD" 512 "$NOSMO" ${GRID_OPTS[@]+"${GRID_OPTS[@]}"}
+train_head "$D" grid "$HEAD" 512 "$NOSMO" ${GRID_OPTS[@]+"${GRID_OPTS[@]}"} ${HEAD_OPTS[@]+"${HEAD_OPTS[@]}"}
 stage
 train_torso "$D" grid "$TORSO" 512 "$NOSMO" ${GRID_OPTS[@]+"${GRID_OPTS[@]}"}
 stage
-drive "$D" grid "$SPEECH"
+drive "$D" grid "$SPEECH" ${RENDER_OPTS[@]+"${RENDER_OPTS[@]}"}
 stage
-reconstruct_validation "$D" grid
+reconstruct_validation "$D" grid ${RENDER_OPTS[@]+"${RENDER_OPTS[@]}"}
 stage
 evaluate_validation "$D" "$REPORT"
 if [ "$PORTRAIT" = 1 ]; then   # what --portrait of the NeRF command does, on the sequences just rendered

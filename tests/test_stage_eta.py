@@ -121,3 +121,13 @@ def test_an_unreadable_input_gives_no_estimate_but_the_line(tmp_path, capsys):
                 tmp_path / "none.wav", "--head_steps", 1, "--torso_steps", 1, "--stages", "preprocess",
                 "--elapsed", 3)
     assert out.startswith("[video_grid] stage 1/1 preprocess: elapsed 0:03, estimated remaining unknown (")
+
+
+def test_pose_fits_cost_in_the_stages_that_make_them():
+    """--refine_poses 10 adds about 160 s to the head (455 training frames); --fit_poses 30 adds its fits to
+    the validation (46 frames) and to driving (the 46 validation poses it cycles through, each fitted once)."""
+    before = stage_estimates(ALL, KITCHEN)
+    after = stage_estimates(ALL, dataclasses.replace(KITCHEN, refine_poses=10, fit_poses=30))
+    grown = {ALL[i]: a - b for i, (b, a) in enumerate(zip(before, after)) if a != b}
+    assert set(grown) == {"head", "drive", "validation"}
+    assert 140 < grown["head"] < 180 and grown["drive"] == pytest.approx(grown["validation"]) and grown["drive"] > 30

@@ -51,6 +51,8 @@ def settings(*args, **env) -> dict:
 def test_quick_keeps_the_few_minute_settings_and_given_steps_win(args, steps, options, tmp_path):
     s = settings(*args, DATASET_ROOT=tmp_path / "d")
     assert (s["head_steps"], s["torso_steps"]) == steps and s["train_options"] == options
+    quick = "--quick" in args   # the full run refines and fits the poses; a first look keeps them as tracked
+    assert (s["head_options"], s["render_options"]) == (("", "") if quick else ("--refine_poses 10", "--fit_poses 30"))
     assert s["nosmo_iters"] == str(int(steps[0]) * 7 // 10) and s["quick"] == str(int("--quick" in args))
     portrait = "--portrait" in args
     assert s["stages"] == "preprocess,head,torso,drive,validation,evaluation" + ",portrait" * portrait
