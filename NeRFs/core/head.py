@@ -143,15 +143,14 @@ class HeadTrainer(FrameTrainer):
 
     def before_train_step(self, step: int) -> None:
         """--refine_poses: past half the steps (or at the first step of a run resumed past it), the training
-        poses refitted by the field of the step before, unless transforms_train.json holds refined poses
-        already; the training goes on with the file's poses (pose_refine.py)."""
+        poses refitted by the field of the step before, unless transforms_train.json held refined poses when
+        the training started; the training goes on with the file's poses (pose_refine.py)."""
         a = self.args
         if getattr(a, "refine_poses", 0) <= 0 or step <= a.N_iters // 2 or self.poses_refined:
             return
         self.poses_refined = True
         path = self.dataset.root / "transforms_train.json"
-        if refinement_record(path) is None:
-            self.write_refined_poses(step - 1)
+        self.write_refined_poses(step - 1)  # every rank calls it: the distributed one meets at a barrier
         train = self.dataset.splits["train"]
         train.poses.copy_(poses_by_img_id(path, train.img_ids).to(train.poses))  # in place: the camera holds them
 

@@ -104,3 +104,30 @@ def test_a_rank_whose_training_fails_still_leaves_the_group(synthetic_root, tmp_
     with pytest.raises(RuntimeError, match="a step failed"):
         trainer.fit()
     assert not dist.is_initialized()
+
+
+def _refine_worker(rank: int, world: int, port: int, root: str, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    from NeRFs.core.distributed import distributed_trainer, leave_process_group
+    from NeRFs.core.head import HeadTrainer
+    args = make_args(Path(root), Path(out), datadir=root, N_iters=4, refine_poses=2, **SETTINGS["grid"])
+    t = distributed_trainer(HeadTrainer)(args)
+    t.resume()
+    for step in range(1, 5):
+        t.before_train_step(step)   # rank 0 refines at step 3, the other waits for it at the barrier
+        rng, gen = t.step_randomness(step)
+        t.train_step(step, rng, gen)
+    leave_process_group()
+    torch.save(t.dataset.splits["train"].poses.clone(), Path(out) / f"poses{rank}.pt")
+
+
+def test_two_ranks_refine_the_poses_once_and_train_on_the_same_ones(dataset_copy, tmp_path):
+    import json
+    mp.spawn(_refine_worker, args=(2, _free_port(), str(dataset_copy), str(tmp_path)), nprocs=2, join=True)
+    p0, p1 = (torch.load(tmp_path / f"poses{r}.pt") for r in (0, 1))
+    written = json.loads((dataset_copy / "transforms_train.json").read_text())
+    assert written["pose_refinement"]["head_step"] == 2
+    assert torch.equal(p0, p1)
+    torch.testing.assert_close(p0, torch.tensor([f["transform_matrix"] for f in written["frames"]]), atol=1e-6, rtol=0)
