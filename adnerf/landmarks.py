@@ -49,6 +49,17 @@ def feature_boxes(lms: np.ndarray, pad: float = FEATURE_PAD) -> np.ndarray:
     return np.stack(boxes, axis=-2)
 
 
+def load_lms(path: str | os.PathLike) -> np.ndarray:
+    """ori_imgs/<n>.lms (68 lines 'x y') -> float64 [68, 2]; AdnerfError for an unreadable or malformed file."""
+    try:
+        lms = np.loadtxt(path, dtype=np.float64)
+    except Exception as exc:
+        raise AdnerfError(f"cannot read landmarks {path}: {exc}") from exc
+    if lms.shape != (68, 2):
+        raise AdnerfError(f"{path} holds {lms.shape} values; expected 68 lines of 'x y'")
+    return lms
+
+
 class LandmarkBackendUnavailable(AdnerfError):
     """The chosen backend cannot run here (package or weights missing); str() says why and what to do."""
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from adnerf.constants import AUDIO_RATE, FPS
 from adnerf.errors import AdnerfError as StepError
+from adnerf.landmarks import load_lms  # noqa: F401  (re-exported: the stages' helper)
 from adnerf.files import atomic_path, save_json, save_text
 from adnerf.media import image_size, read_image, write_image
 
@@ -66,15 +67,6 @@ def face_frames(dataset_dir: str | os.PathLike) -> list[int]:
     return sorted(int(p.stem) for p in folder.glob("*.lms") if p.stem.isdigit())
 
 
-def load_lms(path: str | os.PathLike) -> np.ndarray:
-    """ori_imgs/<n>.lms (68 lines 'x y') -> float64 [68, 2]."""
-    try:
-        lms = np.loadtxt(path, dtype=np.float64)
-    except Exception as exc:
-        raise StepError(f"cannot read landmarks {path}: {exc}") from exc
-    if lms.shape != (68, 2):
-        raise StepError(f"{path} holds {lms.shape} values; expected 68 lines of 'x y'")
-    return lms
 
 
 def save_lms(path: str | os.PathLike, lms: np.ndarray) -> None:

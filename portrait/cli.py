@@ -28,13 +28,18 @@ import numpy as np
 
 from adnerf.errors import AdnerfError, run_command
 from adnerf.files import atomic_path
+from adnerf.landmarks import load_lms
 from adnerf.media import image_size, mux_audio, read_image, video_frames, write_image
 from adnerf.sequence_record import (VIDEO_NAME, VIDEO_WITH_AUDIO_NAME, read_sequence_record, record_dict,
                                     write_record)
-from portrait.paste import blend, check_box, default_widths, feather_mask, head_neck_region, paste_back
+from portrait.paste import blend, check_box, default_widths, face_region, feather_mask, head_neck_region, paste_back
 
 KIND = "portrait"
 FULL_VIDEO, FULL_VIDEO_WITH_AUDIO = "video_full.mp4", "video_full_with_audio.mp4"
+REGIONS = {   # --region: what of the render is pasted -> (the parts recorded, mask(parsing, landmarks or None))
+    "head_neck": (["head", "neck"], lambda parsing, lms: head_neck_region(parsing)),
+    "face_neck": (["face", "neck"], lambda parsing, lms: face_region(lms, parsing.shape[:2], parsing)),
+}
 MASK_DIR = "mask"   # mask/<index>.png: uint8 round(255 alpha) of each frame (the seam band is 0 < alpha < 255)
 
 
@@ -93,9 +98,10 @@ def _dataset_features(record, dataset: Path) -> bool:
     return path.resolve() in {(dataset / "aud.npy").resolve(), (dataset / "aud.wav").resolve()}
 
 
-def portrait_frame(rendered: np.ndarray, dataset: Path, img_id: int, grow: float, feather: float):
+def portrait_frame(rendered: np.ndarray, dataset: Path, img_id: int, grow: float, feather: float,
+                   region: str = "head_neck"):
     """(portrait uint8 [H, W, 3], its mask float32 [H, W]) of one rendered frame shown with pose ``img_id``;
-    grow, feather: the mask's widths in pixels (portrait.paste.feather_mask)."""
+    grow, feather: the mask's widths in pixels (portrait.paste.feather_mask); region: a key of REGIONS."""
     real = read_image(dataset / "ori_imgs" / f"{img_id}.jpg")
     parsing_path = dataset / "parsing" / f"{img_id}.png"
     if not parsing_path.is_file():
@@ -106,7 +112,14 @@ def portrait_frame(rendered: np.ndarray, dataset: Path, img_id: int, grow: float
         raise AdnerfError(f"frame {img_id}: the render ({rendered.shape[1]}x{rendered.shape[0]}), the real frame "
                           f"({real.shape[1]}x{real.shape[0]}) and its parsing ({parsing.shape[1]}x"
                           f"{parsing.shape[0]}) differ in size: was the sequence rendered from this dataset?")
-    alpha = feather_mask(head_neck_region(parsing), grow, feather)
+    lms = None
+    if "face" in REGIONS[region][0]:
+        lms_path = dataset / "ori_imgs" / f"{img_id}.lms"
+        if not lms_path.is_file():
+            raise AdnerfError(f"missing {lms_path} (preprocessing step 2): --region {region} needs the landmarks "
+                              f"of the real frame {img_id}")
+        lms = load_lms(lms_path)
+    alpha = feather_mask(REGIONS[region][1](parsing, lms), grow, feather)
     return blend(real, rendered, alpha), alpha
 
 
@@ -151,7 +164,7 @@ def source_frames(crop: dict, needed: set[int], progress: bool) -> dict[int, np.
 
 def make_portrait(sequence: str | Path, dataset: str | None = None, out: str | None = None, audio: str | None = None,
                   audio_offset: float = 0.0, grow: float | None = None, feather: float | None = None,
-                  full: bool = True, full_crf: int = 18, progress: bool = True) -> dict:
+                  full: bool = True, full_crf: int = 18, progress: bool = True, region: str = "head_neck") -> dict:
     """Write the portrait sequence (module docstring); returns {"folder", "video", "video_with_audio",
     "full_video", "full_video_with_audio"} (paths or None)."""
     from tqdm import tqdm
@@ -163,6 +176,8 @@ def make_portrait(sequence: str | Path, dataset: str | None = None, out: str | N
                           f"no real frame to paste it into")
     if record.meta.get("kind") == KIND:
         raise AdnerfError(f"{record.folder} is already a portrait sequence: give the rendered sequence")
+    if region not in REGIONS:
+        raise AdnerfError(f"--region {region}: choose one of {', '.join(REGIONS)}")
     dataset_dir = find_dataset(record, dataset, full)
     for value, what in ((grow, "--grow"), (feather, "--feather")):
         if value is not None and not (np.isfinite(value) and value >= 0):
@@ -183,7 +198,7 @@ def make_portrait(sequence: str | Path, dataset: str | None = None, out: str | N
         full_video = stack.enter_context(h264_writer(folder / FULL_VIDEO, record.fps, full_crf)) if crop else None
         for k, entry in enumerate(tqdm(record.frames, desc="portrait", unit="frame", disable=not progress)):
             rendered = read_image(record.folder / entry.file)
-            image, alpha = portrait_frame(rendered, dataset_dir, entry.img_id, grow, feather)
+            image, alpha = portrait_frame(rendered, dataset_dir, entry.img_id, grow, feather, region)
             write_image(folder / f"{k:05d}.png", image)
             write_image(folder / MASK_DIR / f"{k:05d}.png", np.rint(alpha * 255).astype(np.uint8))
             video.append_data(image)
@@ -212,7 +227,7 @@ def make_portrait(sequence: str | Path, dataset: str | None = None, out: str | N
     write_record(folder, record_dict(
         [{"img_id": f.img_id, "aud_id": f.aud_id} for f in record.frames], record.fps, VIDEO_NAME, **meta,
         kind=KIND, portrait_of=str(record.folder), source_kind=record.meta.get("kind"), dataset=str(dataset_dir),
-        mask={"parts": ["head", "neck"], "grow": grow, "feather": feather, "files": f"{MASK_DIR}/<index>.png",
+        mask={"parts": REGIONS[region][0], "region": region, "grow": grow, "feather": feather, "files": f"{MASK_DIR}/<index>.png",
               "mean_area": round(float(np.mean(masks)), 5)},
         audio=str(sound[0]) if sound else None, full_resolution=full_meta))
     return result
@@ -240,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--audio_offset", type=float, default=0.0, help="seconds of --audio to skip")
     a("--grow", type=float, default=None, help="px the head + neck mask reaches beyond the parsing (default 4 at 512)")
     a("--feather", type=float, default=None, help="px of the soft ramp at the mask's edge (default 8 at 512)")
+    a("--region", choices=list(REGIONS), default="head_neck",
+      help="what of the render is pasted: head (with hair) and neck of the parsing, or the face of the landmarks "
+           "(brows to a lowered chin) and the neck (docs/portrait.md)")
     a("--no_full", action="store_true", help="no paste-back into the full-resolution source, even with crop.json")
     a("--full_crf", type=int, default=18, help="H.264 quality of video_full.mp4 (lower: better, larger)")
     a("--no_progress", action="store_true", help="no progress bars")
@@ -251,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def run():
         result = make_portrait(args.sequence, args.dataset, args.out, args.audio, args.audio_offset, args.grow,
-                               args.feather, not args.no_full, args.full_crf, not args.no_progress)
+                               args.feather, not args.no_full, args.full_crf, not args.no_progress,
+                               args.region)
         for key in ("video_with_audio", "video", "full_video_with_audio", "full_video"):
             if result[key]:
                 print(f"{key}: {result[key]}")

@@ -120,3 +120,33 @@ def test_no_full_and_clear_errors(dataset, tmp_path):
     write_record(bad, record_dict([{"img_id": 1, "aud_id": 0}], 25, kind="driving"))
     with pytest.raises(AdnerfError, match="give --dataset"):
         make_portrait(bad, progress=False)
+
+
+def test_face_neck_region_pastes_the_landmarks_face_and_the_neck(dataset, tmp_path):
+    from portrait.paste import face_region
+    from tests.portrait.test_paste import synthetic_landmarks
+    seq = dataset / "logs" / "subj_com" / "test_aud_rst"
+    with pytest.raises(AdnerfError, match=r"missing .*2\.lms .*--region face_neck needs the landmarks"):
+        make_portrait(seq, out=str(tmp_path / "none"), full=False, progress=False, region="face_neck")
+    with pytest.raises(AdnerfError, match="--region hair: choose one of head_neck, face_neck"):
+        make_portrait(seq, out=str(tmp_path / "none"), full=False, progress=False, region="hair")
+    for n in range(6):   # a face of radius 12 px around the parsing's head circle
+        np.savetxt(dataset / "ori_imgs" / f"{n}.lms", synthetic_landmarks(32.0, 24.0 + n, 12.0), fmt="%.3f")
+    try:
+        out = tmp_path / "face"
+        assert main(["--sequence", str(seq), "--out", str(out), "--no_full", "--region", "face_neck",
+                     "--no_progress"]) == 0
+        record = read_sequence_record(out)
+        assert record.meta["mask"]["parts"] == ["face", "neck"] and record.meta["mask"]["region"] == "face_neck"
+        for k, img_id in enumerate(IMG_IDS):
+            parsing = read_image(dataset / "parsing" / f"{img_id}.png")
+            region = face_region(synthetic_landmarks(32.0, 24.0 + img_id, 12.0), (SIZE, SIZE), parsing)
+            alpha = feather_mask(region, *default_widths(SIZE))
+            np.testing.assert_array_equal(read_image(out / "mask" / f"{k:05d}.png")[..., 0], np.rint(alpha * 255))
+            real, rendered = read_image(dataset / "ori_imgs" / f"{img_id}.jpg"), read_image(seq / f"{k:05d}.png")
+            np.testing.assert_array_equal(read_image(out / f"{k:05d}.png"), blend(real, rendered, alpha))
+            top = (14 + img_id, 32)                                   # the parsing's head, above the brows
+            assert head_neck_region(parsing)[top] and alpha[top] == 0 and alpha[24 + img_id, 32] == 1
+    finally:
+        for n in range(6):
+            (dataset / "ori_imgs" / f"{n}.lms").unlink()

@@ -113,3 +113,47 @@ def test_head_and_neck_from_the_parsing_colours_and_the_blend():
     np.testing.assert_array_equal(out[alpha == 0], real[alpha == 0])     # the real frame outside the mask
     with pytest.raises(AdnerfError, match="must be"):
         blend(real, rendered[:3], alpha)
+
+
+def synthetic_landmarks(cx=100.0, cy=110.0, r=50.0) -> np.ndarray:
+    """68 points [68, 2] of a round face centred (cx, cy): jaw on the lower half circle (ear to ear through
+    the chin at cy + r), brows at cy - 0.4 r, eyes at cy - 0.2 r, the mouth at cy + 0.45 r."""
+    pts = np.zeros((68, 2))
+    angles = np.linspace(np.pi, 0.0, 17)                       # 0: left ear, 8: chin, 16: right ear
+    pts[0:17] = np.stack([cx + r * np.cos(angles), cy + r * np.sin(angles)], -1)
+    pts[17:27] = np.stack([np.linspace(cx - 0.8 * r, cx + 0.8 * r, 10), np.full(10, cy - 0.4 * r)], -1)
+    pts[27:36] = [cx, cy]
+    for first, ex in ((36, cx - 0.4 * r), (42, cx + 0.4 * r)):
+        pts[first:first + 6] = np.stack([ex + 0.15 * r * np.cos(np.linspace(0, 2 * np.pi, 6, endpoint=False)),
+                                         cy - 0.2 * r + 0.05 * r * np.sin(np.linspace(0, 2 * np.pi, 6, endpoint=False))], -1)
+    t = np.linspace(0, 2 * np.pi, 20, endpoint=False)
+    pts[48:68] = np.stack([cx + 0.35 * r * np.cos(t), cy + 0.45 * r + 0.1 * r * np.sin(t)], -1)
+    pts[48], pts[54] = (cx - 0.35 * r, cy + 0.45 * r), (cx + 0.35 * r, cy + 0.45 * r)
+    return pts
+
+
+def test_face_region_holds_brows_eyes_mouth_and_a_lowered_chin_not_the_hair():
+    from portrait.paste import BROW_LIFT, JAW_DROP, face_region
+    lms = synthetic_landmarks()
+    region = face_region(lms, (240, 200))
+    height = lms[8, 1] - lms[17:27, 1].mean()                  # 70 px: brow line (90) to chin (160)
+    inside = [(100, 110), (80, 100), (120, 100), (100, 132), (100, 90 - 0.8 * BROW_LIFT * height),
+              (100, 160 + 0.8 * JAW_DROP * height)]             # centre, eyes, mouth, above the brows, below the chin
+    outside = [(100, 90 - 1.5 * BROW_LIFT * height), (100, 30), (100, 160 + 1.5 * JAW_DROP * height), (40, 150),
+               (160, 150), (20, 110)]                           # the hair, the top, the neck, beside the jaw
+    assert all(region[int(y), int(x)] for x, y in inside)
+    assert not any(region[int(y), int(x)] for x, y in outside)
+    # the mouth corners' height is not lowered: the jaw's sides stay where the landmarks are
+    side = int(round(lms[2, 1]))
+    assert region[side, int(lms[2, 0]) + 2] and not region[side, int(lms[2, 0]) - 3]
+    parsing = np.full((240, 200, 3), 255, np.uint8)
+    parsing[175:230, 80:120] = NECK_RGB
+    parsing[0:90, 40:160] = HEAD_RGB                           # the hair stays out: only the neck is added
+    with_neck = face_region(lms, (240, 200), parsing)
+    assert with_neck[200, 100] and not with_neck[40, 100] and (with_neck >= region).all()
+    bad = lms.copy()
+    bad[5, 0] = np.nan
+    with pytest.raises(AdnerfError, match="68 finite"):
+        face_region(bad, (240, 200))
+    with pytest.raises(AdnerfError, match="68 finite"):
+        face_region(lms[:60], (240, 200))
