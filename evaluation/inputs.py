@@ -42,8 +42,9 @@ class FrameSet:
 
 # what the generated frames are, from their record's kind: a portrait's whole frame is mostly the real one, so its
 # numbers are portrait numbers and are never shown as (or next to, unlabelled) the NeRF's
-MODES = {"portrait": "the rendered head and neck blended into the real frame; the body and background are the real "
-                     "ones, so whole-frame numbers are not NeRF-torso numbers",
+MODES = {"portrait": "the rendered face (or head and neck) blended into the real frame; the rest is the real frame "
+                     "(body, background, and the hair with the face's region), so whole-frame and face-rect numbers "
+                     "are not NeRF-torso numbers",
          "nerf": "every pixel rendered by the NeRFs",
          "unrecorded": "frames without a record, frames.json: not known how they were made"}
 PORTRAIT_KIND = "portrait"   # frames.json "kind" of adnerf-portrait's sequences (docs/portrait.md)

@@ -1,13 +1,15 @@
-"""adnerf-portrait: a rendered sequence with the real frame's body and background, and (for a cropped video)
-pasted back into the full-resolution source frames.
+"""adnerf-portrait: a rendered sequence with the real frame's hair, body and background, and (for a cropped
+video) pasted back into the full-resolution source frames.
 
     adnerf-portrait --sequence dataset/<id>/logs/<id>_com/test_aud_rst [--dataset dataset/<id>] [--out DIR]
-        [--audio WAV [--audio_offset S]] [--grow PX] [--feather PX] [--no_full] [--full_crf 18]
+        [--audio WAV [--audio_offset S]] [--region face|head_neck] [--grow PX] [--feather PX] [--no_full]
+        [--full_crf 18]
 
-For each frame of the sequence (its frames.json names the pose's ``img_id``), the rendered head and neck are
-blended into the training video's own frame ori_imgs/<img_id>.jpg (the frame whose pose rendered it: the
-real torso and background) through a feathered mask made from that real frame's parsing/<img_id>.png
-(portrait/paste.py). Written to ``--out`` (default: <sequence>_portrait beside the sequence) in the project's
+For each frame of the sequence (its frames.json names the pose's ``img_id``), the rendered face is blended
+into the training video's own frame ori_imgs/<img_id>.jpg (the frame whose pose rendered it: the real hair,
+torso and background) through a feathered mask around the inner face of that real frame's landmarks
+ori_imgs/<img_id>.lms (``--region face``, the default), or around the head and neck of its parsing/<img_id>.png
+(``--region head_neck``); portrait/paste.py. Written to ``--out`` (default: <sequence>_portrait beside the sequence) in the project's
 one sequence format, with ``"kind": "portrait"`` in frames.json so that the evaluation labels its numbers as
 portrait numbers, video.mp4, and video_with_audio.mp4 when the sequence has sound (its own
 video_with_audio.mp4, --audio, or the dataset's aud.wav for consecutive audio frames).
@@ -37,13 +39,14 @@ from portrait.paste import blend, check_box, default_widths, face_region, feathe
 KIND = "portrait"
 FULL_VIDEO, FULL_VIDEO_WITH_AUDIO = "video_full.mp4", "video_full_with_audio.mp4"
 REGIONS = {   # --region: what of the render is pasted -> (the parts recorded, mask(parsing, landmarks or None))
+    "face": (["face"], lambda parsing, lms: face_region(lms, parsing.shape[:2])),
     "head_neck": (["head", "neck"], lambda parsing, lms: head_neck_region(parsing)),
-    "face_neck": (["face", "neck"], lambda parsing, lms: face_region(lms, parsing.shape[:2], parsing)),
 }
+DEFAULT_REGION = "face"
 MASK_DIR = "mask"   # mask/<index>.png: uint8 round(255 alpha) of each frame (the seam band is 0 < alpha < 255)
 
 
-def find_dataset(record, given: str | None, full: bool = True) -> Path:
+def find_dataset(record, given: str | None, full: bool = True, region: str = DEFAULT_REGION) -> Path:
     """The dataset folder: ``given``, else the folder of the pose file the sequence names (driving records it),
     else the dataset the sequence lies in (dataset/<id>/logs/<expname>/<sequence>, where the NeRFs write)."""
     if given:
@@ -56,17 +59,28 @@ def find_dataset(record, given: str | None, full: bool = True) -> Path:
         if folder is None or not (folder / "ori_imgs").is_dir():
             raise AdnerfError(f"{record.folder / 'frames.json'} names no pose file and the sequence is not inside "
                               f"a dataset's logs/: give --dataset dataset/<id>")
-    return check_dataset(folder, full)
+    return check_dataset(folder, full, region)
 
 
-def check_dataset(folder: str | Path, full: bool = True) -> Path:
-    """``folder`` when it holds what a portrait needs (ori_imgs/, parsing/ and, with ``full`` and a crop.json,
-    the source video it names), else an AdnerfError saying what to do: the NeRF commands call it before they
-    render, so that a missing input is said before the long work."""
+def needs_landmarks(region: str) -> bool:
+    """Whether the --region is drawn from the real frame's landmarks (ori_imgs/<img_id>.lms)."""
+    return "face" in REGIONS[region][0]
+
+
+def check_dataset(folder: str | Path, full: bool = True, region: str = DEFAULT_REGION) -> Path:
+    """``folder`` when it holds what a portrait needs (ori_imgs/, parsing/, the landmarks for a face region and,
+    with ``full`` and a crop.json, the source video it names), else an AdnerfError saying what to do: the NeRF
+    commands call it before they render, so that a missing input is said before the long work."""
     folder = Path(folder)
+    if region not in REGIONS:
+        raise AdnerfError(f"--region {region}: choose one of {', '.join(REGIONS)}")
     if not (folder / "ori_imgs").is_dir() or not (folder / "parsing").is_dir():
         raise AdnerfError(f"{folder} is not a preprocessed dataset (no ori_imgs/ or parsing/): give --dataset "
                           f"dataset/<id>, the folder `bash process_data.sh <id>` made")
+    if needs_landmarks(region) and not any((folder / "ori_imgs").glob("*.lms")):
+        raise AdnerfError(f"{folder / 'ori_imgs'} holds no landmarks (<n>.lms, preprocessing step 2), which the "
+                          f"portrait's --region {region} needs: run step 2, or paste the head and neck (--region "
+                          f"head_neck; the NeRF commands: --portrait_region head_neck)")
     crop = read_crop_record(folder) if full else None
     if crop and not Path(crop["source"]).is_file():
         raise AdnerfError(f"the source video {crop['source']} named by {folder / 'crop.json'} is not there: put it "
@@ -99,7 +113,7 @@ def _dataset_features(record, dataset: Path) -> bool:
 
 
 def portrait_frame(rendered: np.ndarray, dataset: Path, img_id: int, grow: float, feather: float,
-                   region: str = "head_neck"):
+                   region: str = DEFAULT_REGION):
     """(portrait uint8 [H, W, 3], its mask float32 [H, W]) of one rendered frame shown with pose ``img_id``;
     grow, feather: the mask's widths in pixels (portrait.paste.feather_mask); region: a key of REGIONS."""
     real = read_image(dataset / "ori_imgs" / f"{img_id}.jpg")
@@ -113,7 +127,7 @@ def portrait_frame(rendered: np.ndarray, dataset: Path, img_id: int, grow: float
                           f"({real.shape[1]}x{real.shape[0]}) and its parsing ({parsing.shape[1]}x"
                           f"{parsing.shape[0]}) differ in size: was the sequence rendered from this dataset?")
     lms = None
-    if "face" in REGIONS[region][0]:
+    if needs_landmarks(region):
         lms_path = dataset / "ori_imgs" / f"{img_id}.lms"
         if not lms_path.is_file():
             raise AdnerfError(f"missing {lms_path} (preprocessing step 2): --region {region} needs the landmarks "
@@ -164,7 +178,7 @@ def source_frames(crop: dict, needed: set[int], progress: bool) -> dict[int, np.
 
 def make_portrait(sequence: str | Path, dataset: str | None = None, out: str | None = None, audio: str | None = None,
                   audio_offset: float = 0.0, grow: float | None = None, feather: float | None = None,
-                  full: bool = True, full_crf: int = 18, progress: bool = True, region: str = "head_neck") -> dict:
+                  full: bool = True, full_crf: int = 18, progress: bool = True, region: str = DEFAULT_REGION) -> dict:
     """Write the portrait sequence (module docstring); returns {"folder", "video", "video_with_audio",
     "full_video", "full_video_with_audio"} (paths or None)."""
     from tqdm import tqdm
@@ -176,9 +190,7 @@ def make_portrait(sequence: str | Path, dataset: str | None = None, out: str | N
                           f"no real frame to paste it into")
     if record.meta.get("kind") == KIND:
         raise AdnerfError(f"{record.folder} is already a portrait sequence: give the rendered sequence")
-    if region not in REGIONS:
-        raise AdnerfError(f"--region {region}: choose one of {', '.join(REGIONS)}")
-    dataset_dir = find_dataset(record, dataset, full)
+    dataset_dir = find_dataset(record, dataset, full, region)
     for value, what in ((grow, "--grow"), (feather, "--feather")):
         if value is not None and not (np.isfinite(value) and value >= 0):
             raise AdnerfError(f"{what} {value} must be a finite number >= 0")
@@ -227,7 +239,8 @@ def make_portrait(sequence: str | Path, dataset: str | None = None, out: str | N
     write_record(folder, record_dict(
         [{"img_id": f.img_id, "aud_id": f.aud_id} for f in record.frames], record.fps, VIDEO_NAME, **meta,
         kind=KIND, portrait_of=str(record.folder), source_kind=record.meta.get("kind"), dataset=str(dataset_dir),
-        mask={"parts": REGIONS[region][0], "region": region, "grow": grow, "feather": feather, "files": f"{MASK_DIR}/<index>.png",
+        mask={"parts": REGIONS[region][0], "region": region, "grow": grow, "feather": feather,
+              "files": f"{MASK_DIR}/<index>.png",
               "mean_area": round(float(np.mean(masks)), 5)},
         audio=str(sound[0]) if sound else None, full_resolution=full_meta))
     return result
@@ -255,9 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--audio_offset", type=float, default=0.0, help="seconds of --audio to skip")
     a("--grow", type=float, default=None, help="px the head + neck mask reaches beyond the parsing (default 4 at 512)")
     a("--feather", type=float, default=None, help="px of the soft ramp at the mask's edge (default 8 at 512)")
-    a("--region", choices=list(REGIONS), default="head_neck",
-      help="what of the render is pasted: head (with hair) and neck of the parsing, or the face of the landmarks "
-           "(brows to a lowered chin) and the neck (docs/portrait.md)")
+    a("--region", choices=list(REGIONS), default=DEFAULT_REGION,
+      help="what of the render is pasted: the inner face of the real frame's landmarks, brows to a lowered chin "
+           "(default), or the parsing's head (with hair) and neck (docs/portrait.md)")
     a("--no_full", action="store_true", help="no paste-back into the full-resolution source, even with crop.json")
     a("--full_crf", type=int, default=18, help="H.264 quality of video_full.mp4 (lower: better, larger)")
     a("--no_progress", action="store_true", help="no progress bars")

@@ -2,7 +2,7 @@
 geometry and the paste-back into the full-resolution source frame.
 
     head_neck_region(parsing_rgb [H, W, 3]) -> bool [H, W]       head + neck of a parsing/<n>.png
-    face_region(lms [68, 2], shape, parsing_rgb=None) -> bool [H, W]  the face from the landmarks (+ neck)
+    face_region(lms [68, 2], shape) -> bool [H, W]                the inner face of the landmarks
     feather_mask(region [H, W], grow, feather) -> float32 [H, W]  1 inside (and grow px around), 0 beyond
     blend(real, rendered, alpha) -> uint8 [H, W, 3]              real where alpha = 0, rendered where alpha = 1
     crop_frame(source [Hs, Ws, 3], box, out_size) -> [S, S, 3]   what preprocessing's crop makes of a frame
@@ -40,38 +40,41 @@ def head_neck_region(parsing_rgb: np.ndarray) -> np.ndarray:
     return _near(rgb, HEAD_RGB) | _near(rgb, NECK_RGB)
 
 
-BROW_LIFT, JAW_DROP = 0.15, 0.10     # shares of the face's height (brow line to chin)
+BROW_LIFT, JAW_DROP, SIDE_INSET = 0.15, 0.10, 0.10   # shares of the face's height (brows to chin) / width
 
 
-def face_region(lms: np.ndarray, shape: tuple[int, int], parsing_rgb: np.ndarray | None = None,
-                brow_lift: float = BROW_LIFT, jaw_drop: float = JAW_DROP) -> np.ndarray:
-    """bool [H, W]: the face of 68 landmarks [68, 2] (x, y) in a frame of ``shape`` (H, W), and with
-    ``parsing_rgb`` [H, W, 3] also the parsing's neck.
+def face_region(lms: np.ndarray, shape: tuple[int, int], brow_lift: float = BROW_LIFT, jaw_drop: float = JAW_DROP,
+                side_inset: float = SIDE_INSET) -> np.ndarray:
+    """bool [H, W]: the inner face of 68 landmarks [68, 2] (x, y) in a frame of ``shape`` (H, W).
 
     The polygon runs along the jaw contour (points 0-16) and back along the brows (26 .. 17) raised by
     ``brow_lift`` times the face's height (mean brow y to chin y), so the brows and the lids lie inside it.
-    The jaw's points below the mouth corners move down by ``jaw_drop`` times that height: a rendered chin that
-    opens lower than the real frame's still lies inside. What it leaves out (hair, ears, the top of the head)
-    keeps the real frame's pixels, which show the same pose and do not move with the speech.
+    Above the mouth corners the contour moves ``side_inset`` times the face's width (point 0 to 16) towards
+    the nose, so that the seam lies on the cheeks' skin and beard, not on the face's outline against the
+    background (where a render a pixel off or a little soft differs most from the real frame); from the mouth
+    corners to the chin that inset fades out and the contour moves down instead, by up to ``jaw_drop`` times
+    the height at the chin: a rendered chin that opens lower than the real frame's still lies inside. What it
+    leaves out (hair, ears, the face's outline above the mouth, the neck) keeps the real frame's pixels, which
+    show the same pose and do not move with the speech.
     """
     import cv2
     pts = np.asarray(lms, dtype=np.float64)
     if pts.shape != (68, 2) or not np.isfinite(pts).all():
         raise AdnerfError(f"face_region needs 68 finite (x, y) landmarks, got shape {list(pts.shape)}")
     height = max(pts[8, 1] - pts[17:27, 1].mean(), 1.0)
-    jaw = pts[0:17].copy()
     mouth_y = pts[[48, 54], 1].mean()
-    below = jaw[:, 1] > mouth_y
-    jaw[below, 1] += jaw_drop * height * np.clip((jaw[below, 1] - mouth_y) / max(pts[8, 1] - mouth_y, 1.0), 0, 1)
+    jaw = pts[0:17].copy()
+    below = np.clip((jaw[:, 1] - mouth_y) / max(pts[8, 1] - mouth_y, 1.0), 0.0, 1.0)   # 0 above the mouth, 1 at the chin
+    centre_x = pts[27:31, 0].mean()                                                  # the nose bridge
+    inset = side_inset * (pts[16, 0] - pts[0, 0]) * (1.0 - below)
+    jaw[:, 0] += np.sign(centre_x - jaw[:, 0]) * np.minimum(inset, np.abs(centre_x - jaw[:, 0]))
+    jaw[:, 1] += jaw_drop * height * below
     brows = pts[26:16:-1].copy()
     brows[:, 1] -= brow_lift * height
     polygon = np.rint(np.concatenate((jaw, brows))).astype(np.int32)
     region = np.zeros(tuple(int(v) for v in shape), np.uint8)
     cv2.fillPoly(region, [polygon], 1)
-    region = region.astype(bool)
-    if parsing_rgb is not None:
-        region |= _near(np.asarray(parsing_rgb), NECK_RGB)
-    return region
+    return region.astype(bool)
 
 
 def default_widths(height: int) -> tuple[float, float]:

@@ -7,7 +7,7 @@
 # poses are off by about a degree (docs/nerf.md "Refined training poses").
 # --quick: a first look in a few minutes: 600 head / 300 torso steps at --grid_max_res 128, poses as tracked
 # (steps given as arguments still win). A later full run on the same id resumes the quick run's 128 planes: use another id.
-# --portrait: the driven and the validation renders also as portraits (the rendered head and neck in the real
+# --portrait: the driven and the validation renders also as portraits (the rendered face in the real
 # frames, full resolution for a cropped video: docs/portrait.md), the latter evaluated to <results>/<id>_portrait/.
 # The README's "Your own video" commands in order: offline preprocessing, grid Head-NeRF, grid Torso-NeRF,
 # driving with the speech clip (<dataset>/<id>/logs/<id>_com/test_aud_rst/video_with_audio.mp4), the

@@ -58,14 +58,14 @@ def check_portrait(args, rendering: bool) -> None:
         raise UserError("--portrait blends a rendered sequence into the real frames: use it when driving "
                         "(--with_test, adnerf-drive) or with --render_only, not for training")
     from portrait.cli import check_dataset
-    check_dataset(args.datadir)
+    check_dataset(args.datadir, region=args.portrait_region)
 
 
 def make_portrait_of(args, folder: Path) -> Path:
     """--portrait: <folder>_portrait/ (frames, mask/, video.mp4, video_with_audio.mp4 when the sequence has
     sound, video_full*.mp4 at the source's size for a cropped dataset); returns its best video."""
     from portrait.cli import make_portrait
-    result = make_portrait(folder, dataset=args.datadir)
+    result = make_portrait(folder, dataset=args.datadir, region=args.portrait_region)
     best = next(result[k] for k in ("full_video_with_audio", "full_video", "video_with_audio", "video") if result[k])
     print(f"[{args.expname}] portrait: {result['folder']} ({best.name})")
     return Path(best)

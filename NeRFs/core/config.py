@@ -139,8 +139,11 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
         g.add_argument("--rst_dir", type=str, default="test_aud_rst",
                        help="driving: output folder, inside basedir/expname unless absolute")
         g.add_argument("--portrait", action=BOOL, default=False,
-                       help="driving / --render_only: also write <sequence>_portrait/, the rendered head and neck "
+                       help="driving / --render_only: also write <sequence>_portrait/, the rendered face "
                             "blended into the real frames (and the full-resolution source), docs/portrait.md")
+        g.add_argument("--portrait_region", type=str, default="face",
+                       help="--portrait: what of the render is pasted, face (the inner face of the real frame's "
+                            "landmarks) or head_neck (the parsing's head with hair, and neck): adnerf-portrait --region")
     from .backends import BACKENDS  # --backend and each backend's own options
     p.add_argument("--backend", choices=tuple(BACKENDS), default="mlp",
                    help="mlp: AD-NeRF's networks (default); grid: tri-plane encoding + small MLPs + occupancy grid "

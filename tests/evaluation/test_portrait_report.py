@@ -63,7 +63,7 @@ def subject(tmp_path_factory):
         write_image(seq / frame_file(k), np.clip(img + rng.normal(0, 12, img.shape), 0, 255).astype(np.uint8))
     write_record(seq, record_dict([{"img_id": f["img_id"], "aud_id": f["aud_id"]} for f in val], fps=25, testskip=1,
                                   kind="driving", pose_file=str(root / "transforms_val.json")))
-    portrait = make_portrait(seq, grow=2, feather=4, progress=False)["folder"]
+    portrait = make_portrait(seq, grow=2, feather=4, progress=False, region="head_neck")["folder"]   # no landmarks
     return root, seq, portrait
 
 
@@ -79,11 +79,11 @@ def test_portrait_and_nerf_reports_are_labelled_and_written_apart(subject, tmp_p
     nerf_dir, portrait_dir = tmp_path / "evaluation" / "results" / "synth", tmp_path / "evaluation" / "results" / "synth_portrait"
     nerf, port = (json.loads((d / "evaluation_results.json").read_text()) for d in (nerf_dir, portrait_dir))
     assert (nerf["mode"], nerf["name"], port["mode"], port["name"]) == ("nerf", "synth", "portrait", "synth_portrait")
-    assert port["mode_description"].startswith("the rendered head and neck blended into the real frame")
+    assert port["mode_description"].startswith("the rendered face (or head and neck) blended into the real frame")
     assert port["gen_source"] == str(portrait) and nerf["gen_source"] == str(seq)
     nerf_txt, port_txt = ((d / "evaluation_report.txt").read_text() for d in (nerf_dir, portrait_dir))
     assert port_txt.splitlines()[0] == "AD-NeRF evaluation report: synth (PORTRAIT numbers)"
-    assert port_txt.splitlines()[1].startswith("mode: portrait (the rendered head and neck blended into the real")
+    assert port_txt.splitlines()[1].startswith("mode: portrait (the rendered face (or head and neck) blended into")
     assert "\nportrait metric " in port_txt and "PORTRAIT" not in nerf_txt and "portrait metric" not in nerf_txt
     assert nerf_txt.splitlines()[1] == "mode: nerf (every pixel rendered by the NeRFs)"
     # the band is measured on the portrait only; the NeRF's says why not

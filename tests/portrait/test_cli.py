@@ -62,7 +62,7 @@ def psnr(a, b) -> float:
 
 def test_portrait_frames_record_videos_and_full_resolution_paste_back(dataset, capsys):
     seq = dataset / "logs" / "subj_com" / "test_aud_rst"
-    assert main(["--sequence", str(seq), "--no_progress"]) == 0
+    assert main(["--sequence", str(seq), "--region", "head_neck", "--no_progress"]) == 0
     out = seq.parent / "test_aud_rst_portrait"
     assert f"video_with_audio: {out / 'video_with_audio.mp4'}" in capsys.readouterr().out
     record = read_sequence_record(out)
@@ -99,7 +99,8 @@ def test_portrait_frames_record_videos_and_full_resolution_paste_back(dataset, c
 
 def test_no_full_and_clear_errors(dataset, tmp_path):
     seq = dataset / "logs" / "subj_com" / "test_aud_rst"
-    result = make_portrait(seq, out=str(tmp_path / "p"), full=False, progress=False, grow=0.0, feather=3.0)
+    result = make_portrait(seq, out=str(tmp_path / "p"), full=False, progress=False, grow=0.0, feather=3.0,
+                           region="head_neck")
     assert result["full_video"] is None and not (tmp_path / "p" / "video_full.mp4").exists()
     assert read_sequence_record(tmp_path / "p").meta["full_resolution"] is None
     with pytest.raises(AdnerfError, match="already a portrait sequence"):
@@ -116,37 +117,40 @@ def test_no_full_and_clear_errors(dataset, tmp_path):
     val = dataset / "logs" / "subj_com" / "testset_000100"
     write_image(val / "00000.png", np.zeros((SIZE, SIZE, 3), np.uint8))
     write_record(val, record_dict([{"img_id": 1, "aud_id": 1}], 25, kind="validation"))
-    assert make_portrait(val, full=False, progress=False)["video_with_audio"] == val.parent / "testset_000100_portrait" / "video_with_audio.mp4"
+    assert make_portrait(val, full=False, progress=False, region="head_neck")["video_with_audio"] == val.parent / "testset_000100_portrait" / "video_with_audio.mp4"
     write_record(bad, record_dict([{"img_id": 1, "aud_id": 0}], 25, kind="driving"))
     with pytest.raises(AdnerfError, match="give --dataset"):
         make_portrait(bad, progress=False)
 
 
-def test_face_neck_region_pastes_the_landmarks_face_and_the_neck(dataset, tmp_path):
+def test_face_region_pastes_the_landmarks_inner_face(dataset, tmp_path):
     from portrait.paste import face_region
     from tests.portrait.test_paste import synthetic_landmarks
     seq = dataset / "logs" / "subj_com" / "test_aud_rst"
-    with pytest.raises(AdnerfError, match=r"missing .*2\.lms .*--region face_neck needs the landmarks"):
-        make_portrait(seq, out=str(tmp_path / "none"), full=False, progress=False, region="face_neck")
-    with pytest.raises(AdnerfError, match="--region hair: choose one of head_neck, face_neck"):
+    with pytest.raises(AdnerfError, match=r"holds no landmarks .*--region face needs"):
+        make_portrait(seq, out=str(tmp_path / "none"), full=False, progress=False, region="face")
+    with pytest.raises(AdnerfError, match="--region hair: choose one of face, head_neck"):
         make_portrait(seq, out=str(tmp_path / "none"), full=False, progress=False, region="hair")
     for n in range(6):   # a face of radius 12 px around the parsing's head circle
         np.savetxt(dataset / "ori_imgs" / f"{n}.lms", synthetic_landmarks(32.0, 24.0 + n, 12.0), fmt="%.3f")
     try:
         out = tmp_path / "face"
-        assert main(["--sequence", str(seq), "--out", str(out), "--no_full", "--region", "face_neck",
-                     "--no_progress"]) == 0
+        assert main(["--sequence", str(seq), "--out", str(out), "--no_full", "--no_progress"]) == 0   # the default
         record = read_sequence_record(out)
-        assert record.meta["mask"]["parts"] == ["face", "neck"] and record.meta["mask"]["region"] == "face_neck"
+        assert record.meta["mask"]["parts"] == ["face"] and record.meta["mask"]["region"] == "face"
         for k, img_id in enumerate(IMG_IDS):
             parsing = read_image(dataset / "parsing" / f"{img_id}.png")
-            region = face_region(synthetic_landmarks(32.0, 24.0 + img_id, 12.0), (SIZE, SIZE), parsing)
+            region = face_region(synthetic_landmarks(32.0, 24.0 + img_id, 12.0), (SIZE, SIZE))
             alpha = feather_mask(region, *default_widths(SIZE))
             np.testing.assert_array_equal(read_image(out / "mask" / f"{k:05d}.png")[..., 0], np.rint(alpha * 255))
             real, rendered = read_image(dataset / "ori_imgs" / f"{img_id}.jpg"), read_image(seq / f"{k:05d}.png")
             np.testing.assert_array_equal(read_image(out / f"{k:05d}.png"), blend(real, rendered, alpha))
             top = (14 + img_id, 32)                                   # the parsing's head, above the brows
             assert head_neck_region(parsing)[top] and alpha[top] == 0 and alpha[24 + img_id, 32] == 1
+            assert alpha[46, 32] == 0 and head_neck_region(parsing)[46, 32]            # the neck stays real
+        (dataset / "ori_imgs" / f"{IMG_IDS[1]}.lms").unlink()
+        with pytest.raises(AdnerfError, match=r"missing .*0\.lms .*--region face needs the landmarks"):
+            make_portrait(seq, out=str(tmp_path / "none"), full=False, progress=False)
     finally:
         for n in range(6):
-            (dataset / "ori_imgs" / f"{n}.lms").unlink()
+            (dataset / "ori_imgs" / f"{n}.lms").unlink(missing_ok=True)

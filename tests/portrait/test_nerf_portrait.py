@@ -20,11 +20,14 @@ from tests.support import parsing_with_a_hidden_neck
 
 FAST = ["--device", "cpu", "--N_rand", "32", "--testskip", "2", "--i_print", "1000", "--i_img", "100000",
         "--i_weights", "100000", "--i_testset", "100000", "--N_iters", "3", "--backend", "toy"]
+TORSO = ["--portrait_region", "head_neck"]   # the 24 px synthetic dataset has no landmarks for the face region
 SOURCE_W, SOURCE_H, BOX = 40, 32, (10, 4, 24)   # the 24 px dataset as the crop of a 40x32 "phone video"
 
 
 def argv(root, config, *extra):
-    return ["--config", str(root / config), "--datadir", str(root), "--basedir", str(root / "logs"), *FAST, *extra]
+    torso = TORSO if config.startswith("Torso") else []
+    return ["--config", str(root / config), "--datadir", str(root), "--basedir", str(root / "logs"), *FAST, *torso,
+            *extra]
 
 
 def write_source(root):
@@ -89,6 +92,7 @@ def test_render_only_portrait_is_the_render_in_the_real_frame_and_pasted_into_th
     assert f"portrait: {portrait} (video_full.mp4)" in capsys.readouterr().out
     record = check_portrait_frames(sequence, portrait, trained)
     assert record.meta["source_kind"] == "render_only" and len(record.frames) == 3   # testskip 2 of 5
+    assert record.meta["mask"]["region"] == "head_neck"          # --portrait_region reaches adnerf-portrait
     assert record.meta["audio"] is None   # every 2nd validation frame: no continuous sound to give it
     assert first_frame_size(portrait / "video_full.mp4") == (SOURCE_W, SOURCE_H)
     sources = dict(video_frames(trained.parent / "phone.mp4"))
@@ -127,3 +131,12 @@ def test_portrait_is_refused_before_any_work_when_it_cannot_be_made(toy, trained
     err = capsys.readouterr().err
     assert "no ori_imgs/ or parsing/" in err and len(err.strip().splitlines()) == 1
     assert not list((bare / "logs" / "synth_com").glob("renderonly_val_*"))
+    # the default region, the face, needs the landmarks this dataset lacks: said before the render
+    assert torso_main(argv(trained, "TorsoNeRF_config.txt", "--render_only", "--portrait", "--portrait_region",
+                           "face", "--N_iters", "5")) == 2
+    err = capsys.readouterr().err
+    assert "holds no landmarks" in err and "--portrait_region head_neck" in err and len(err.strip().splitlines()) == 1
+    assert not list((trained / "logs" / "synth_com").glob("renderonly_val_000005*"))
+    assert torso_main(argv(trained, "TorsoNeRF_config.txt", "--render_only", "--portrait", "--portrait_region",
+                           "hair")) == 2
+    assert "--region hair: choose one of face, head_neck" in capsys.readouterr().err

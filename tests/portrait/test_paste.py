@@ -132,25 +132,23 @@ def synthetic_landmarks(cx=100.0, cy=110.0, r=50.0) -> np.ndarray:
     return pts
 
 
-def test_face_region_holds_brows_eyes_mouth_and_a_lowered_chin_not_the_hair():
-    from portrait.paste import BROW_LIFT, JAW_DROP, face_region
+def test_face_region_holds_brows_eyes_mouth_and_a_lowered_chin_not_the_outline_or_hair():
+    from portrait.paste import BROW_LIFT, JAW_DROP, SIDE_INSET, face_region
     lms = synthetic_landmarks()
     region = face_region(lms, (240, 200))
     height = lms[8, 1] - lms[17:27, 1].mean()                  # 70 px: brow line (90) to chin (160)
+    inset = SIDE_INSET * (lms[16, 0] - lms[0, 0])              # 10 px at the ears' height
     inside = [(100, 110), (80, 100), (120, 100), (100, 132), (100, 90 - 0.8 * BROW_LIFT * height),
-              (100, 160 + 0.8 * JAW_DROP * height)]             # centre, eyes, mouth, above the brows, below the chin
+              (100, 160 + 0.8 * JAW_DROP * height), (50 + 1.3 * inset, 112), (150 - 1.3 * inset, 112)]
     outside = [(100, 90 - 1.5 * BROW_LIFT * height), (100, 30), (100, 160 + 1.5 * JAW_DROP * height), (40, 150),
-               (160, 150), (20, 110)]                           # the hair, the top, the neck, beside the jaw
+               (160, 150), (20, 110), (50 + 0.7 * inset, 112), (150 - 0.7 * inset, 112)]
+    # centre, eyes, mouth, above the brows, below the chin, the cheeks | the hair, the top, the neck, beside
+    # the jaw, the background, the face's own outline at the ears' height (moved inwards by the inset)
     assert all(region[int(y), int(x)] for x, y in inside)
     assert not any(region[int(y), int(x)] for x, y in outside)
-    # the mouth corners' height is not lowered: the jaw's sides stay where the landmarks are
-    side = int(round(lms[2, 1]))
-    assert region[side, int(lms[2, 0]) + 2] and not region[side, int(lms[2, 0]) - 3]
-    parsing = np.full((240, 200, 3), 255, np.uint8)
-    parsing[175:230, 80:120] = NECK_RGB
-    parsing[0:90, 40:160] = HEAD_RGB                           # the hair stays out: only the neck is added
-    with_neck = face_region(lms, (240, 200), parsing)
-    assert with_neck[200, 100] and not with_neck[40, 100] and (with_neck >= region).all()
+    assert region.sum() < face_region(lms, (240, 200), side_inset=0.0).sum()
+    flat = face_region(lms, (240, 200), jaw_drop=0.0, side_inset=0.0)
+    assert flat[159, 100] and not flat[164, 100]                # no drop: the chin where the landmarks put it
     bad = lms.copy()
     bad[5, 0] = np.nan
     with pytest.raises(AdnerfError, match="68 finite"):
