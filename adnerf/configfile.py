@@ -50,7 +50,7 @@ grid_levels grid_lrate grid_lrate_net grid_max_res grid_cond_gate grid_cond_plan
 i_print i_testset i_video i_weights lindisp llffhold lrate lrate_decay multires multires_views N_importance
 N_iters N_rand N_samples near netchunk netdepth netdepth_fine netwidth netwidth_fine no_batching no_ndc
 no_reload nosmo_iters occ_res occ_thresh occ_update occupancy perturb precrop_frac precrop_iters raw_noise_std
-portrait refine_poses render_factor render_only render_test rst_dir sample_rate seed shape skip_bg_pixels smo_size smooth_poses
+portrait portrait_region refine_poses render_factor render_only render_test rst_dir sample_rate seed shape skip_bg_pixels smo_size smooth_poses
 spherify test_file test_pose_file test_size testskip torso_mask_loss use_viewdirs video_fps white_bkgd win_size with_audio
 with_test
 """.split())

@@ -9,10 +9,10 @@ For each frame of the sequence (its frames.json names the pose's ``img_id``), th
 into the training video's own frame ori_imgs/<img_id>.jpg (the frame whose pose rendered it: the real hair,
 torso and background) through a feathered mask around the inner face of that real frame's landmarks
 ori_imgs/<img_id>.lms (``--region face``, the default), or around the head and neck of its parsing/<img_id>.png
-(``--region head_neck``); portrait/paste.py. Written to ``--out`` (default: <sequence>_portrait beside the sequence) in the project's
-one sequence format, with ``"kind": "portrait"`` in frames.json so that the evaluation labels its numbers as
-portrait numbers, video.mp4, and video_with_audio.mp4 when the sequence has sound (its own
-video_with_audio.mp4, --audio, or the dataset's aud.wav for consecutive audio frames).
+(``--region head_neck``); portrait/paste.py. Written to ``--out`` (default: <sequence>_portrait beside the
+sequence) in the project's one sequence format, with ``"kind": "portrait"`` in frames.json so that the
+evaluation labels its numbers as portrait numbers, video.mp4, and video_with_audio.mp4 when the sequence has
+sound (its own video_with_audio.mp4, --audio, or the dataset's aud.wav for consecutive audio frames).
 
 When the dataset was cut from a larger video (dataset/<id>/crop.json, data_util/crop_video.py), each portrait
 frame is also pasted back into the source frame of the same number, at the crop box, where the mask is:

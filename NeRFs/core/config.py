@@ -143,7 +143,8 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
                             "blended into the real frames (and the full-resolution source), docs/portrait.md")
         g.add_argument("--portrait_region", type=str, default="face",
                        help="--portrait: what of the render is pasted, face (the inner face of the real frame's "
-                            "landmarks) or head_neck (the parsing's head with hair, and neck): adnerf-portrait --region")
+                            "landmarks) or head_neck (the parsing's head with hair, and neck): as adnerf-portrait "
+                            "--region")
     from .backends import BACKENDS  # --backend and each backend's own options
     p.add_argument("--backend", choices=tuple(BACKENDS), default="mlp",
                    help="mlp: AD-NeRF's networks (default); grid: tri-plane encoding + small MLPs + occupancy grid "

@@ -123,9 +123,9 @@ def synthetic_landmarks(cx=100.0, cy=110.0, r=50.0) -> np.ndarray:
     pts[0:17] = np.stack([cx + r * np.cos(angles), cy + r * np.sin(angles)], -1)
     pts[17:27] = np.stack([np.linspace(cx - 0.8 * r, cx + 0.8 * r, 10), np.full(10, cy - 0.4 * r)], -1)
     pts[27:36] = [cx, cy]
+    around = np.linspace(0, 2 * np.pi, 6, endpoint=False)
     for first, ex in ((36, cx - 0.4 * r), (42, cx + 0.4 * r)):
-        pts[first:first + 6] = np.stack([ex + 0.15 * r * np.cos(np.linspace(0, 2 * np.pi, 6, endpoint=False)),
-                                         cy - 0.2 * r + 0.05 * r * np.sin(np.linspace(0, 2 * np.pi, 6, endpoint=False))], -1)
+        pts[first:first + 6] = np.stack([ex + 0.15 * r * np.cos(around), cy - 0.2 * r + 0.05 * r * np.sin(around)], -1)
     t = np.linspace(0, 2 * np.pi, 20, endpoint=False)
     pts[48:68] = np.stack([cx + 0.35 * r * np.cos(t), cy + 0.45 * r + 0.1 * r * np.sin(t)], -1)
     pts[48], pts[54] = (cx - 0.35 * r, cy + 0.45 * r), (cx + 0.35 * r, cy + 0.45 * r)
