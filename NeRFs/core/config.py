@@ -142,9 +142,7 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
                        help="driving / --render_only: also write <sequence>_portrait/, the rendered face "
                             "blended into the real frames (and the full-resolution source), docs/portrait.md")
         g.add_argument("--portrait_region", type=str, default="face",
-                       help="--portrait: what of the render is pasted, face (the inner face of the real frame's "
-                            "landmarks) or head_neck (the parsing's head with hair, and neck): as adnerf-portrait "
-                            "--region")
+                       help="--portrait pastes the face (the real frame's landmarks) or head_neck (its parsing)")
     from .backends import BACKENDS  # --backend and each backend's own options
     p.add_argument("--backend", choices=tuple(BACKENDS), default="mlp",
                    help="mlp: AD-NeRF's networks (default); grid: tri-plane encoding + small MLPs + occupancy grid "
