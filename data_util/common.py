@@ -26,8 +26,8 @@ import numpy as np
 
 from adnerf.constants import AUDIO_RATE, FPS
 from adnerf.errors import AdnerfError as StepError
-from adnerf.landmarks import load_lms  # noqa: F401  (re-exported: the stages' helper)
 from adnerf.files import atomic_path, save_json, save_text
+from adnerf.landmarks import load_lms  # noqa: F401  (re-exported: the stages' helper)
 from adnerf.media import image_size, read_image, write_image
 
 __all__ = ["AUDIO_RATE", "FPS", "StepError", "atomic_path", "save_json", "save_text", "save_npy", "save_image",
@@ -65,8 +65,6 @@ def face_frames(dataset_dir: str | os.PathLike) -> list[int]:
     """Ids of the frames that have landmarks (ori_imgs/<n>.lms): the frames later stages use."""
     folder = Path(dataset_dir) / "ori_imgs"
     return sorted(int(p.stem) for p in folder.glob("*.lms") if p.stem.isdigit())
-
-
 
 
 def save_lms(path: str | os.PathLike, lms: np.ndarray) -> None:

@@ -38,9 +38,10 @@ from portrait.paste import blend, check_box, default_widths, face_region, feathe
 
 KIND = "portrait"
 FULL_VIDEO, FULL_VIDEO_WITH_AUDIO = "video_full.mp4", "video_full_with_audio.mp4"
-REGIONS = {   # --region: what of the render is pasted -> (the parts recorded, mask(parsing, landmarks or None))
-    "face": (["face"], lambda parsing, lms: face_region(lms, parsing.shape[:2])),
-    "head_neck": (["head", "neck"], lambda parsing, lms: head_neck_region(parsing)),
+REGIONS = {   # --region: what of the render is pasted -> (the parts recorded, whether it needs the landmarks,
+    #                                                      the region bool [H, W] from (parsing, landmarks or None))
+    "face": (["face"], True, lambda parsing, lms: face_region(lms, parsing.shape[:2])),
+    "head_neck": (["head", "neck"], False, lambda parsing, lms: head_neck_region(parsing)),
 }
 DEFAULT_REGION = "face"
 MASK_DIR = "mask"   # mask/<index>.png: uint8 round(255 alpha) of each frame (the seam band is 0 < alpha < 255)
@@ -64,7 +65,7 @@ def find_dataset(record, given: str | None, full: bool = True, region: str = DEF
 
 def needs_landmarks(region: str) -> bool:
     """Whether the --region is drawn from the real frame's landmarks (ori_imgs/<img_id>.lms)."""
-    return "face" in REGIONS[region][0]
+    return REGIONS[region][1]
 
 
 def check_dataset(folder: str | Path, full: bool = True, region: str = DEFAULT_REGION) -> Path:
@@ -133,7 +134,7 @@ def portrait_frame(rendered: np.ndarray, dataset: Path, img_id: int, grow: float
             raise AdnerfError(f"missing {lms_path} (preprocessing step 2): --region {region} needs the landmarks "
                               f"of the real frame {img_id}")
         lms = load_lms(lms_path)
-    alpha = feather_mask(REGIONS[region][1](parsing, lms), grow, feather)
+    alpha = feather_mask(REGIONS[region][2](parsing, lms), grow, feather)
     return blend(real, rendered, alpha), alpha
 
 
@@ -266,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--out", default=None, help="output folder (default: <sequence>_portrait beside it)")
     a("--audio", default=None, help="sound for the videos (default: the sequence's own, see --help text)")
     a("--audio_offset", type=float, default=0.0, help="seconds of --audio to skip")
-    a("--grow", type=float, default=None, help="px the head + neck mask reaches beyond the parsing (default 4 at 512)")
+    a("--grow", type=float, default=None, help="px the mask reaches beyond the region (default 4 at 512)")
     a("--feather", type=float, default=None, help="px of the soft ramp at the mask's edge (default 8 at 512)")
     a("--region", choices=list(REGIONS), default=DEFAULT_REGION,
       help="what of the render is pasted: the inner face of the real frame's landmarks, brows to a lowered chin "
