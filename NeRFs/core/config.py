@@ -69,6 +69,12 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
     g.add_argument("--eye_frames", type=float, default=0.0,
                    help="head: share of the steps whose image is drawn among the training frames with closed "
                         "eyes (transforms 'eye' below half its median), so that the rare blinks are learnt")
+    g.add_argument("--eye_rays", type=float, default=0.0,
+                   help="head: on the --eye_frames steps, this share of the rays inside the two eyes' boxes (from "
+                        "the landmarks), so that the closing lids get them")
+    g.add_argument("--eye_frames_audio", choices=("own", "random"), default="own",
+                   help="head: the --eye_frames steps read their frame's audio code (own) or a random training "
+                        "frame's (random), so that a blink is learnt from the eye signal, not from its frames' sound")
     g.add_argument("--no_reload", action=BOOL, default=False, help="do not resume from checkpoints")
     g.add_argument("--ft_path", type=str, default=None, help="checkpoint to start from")
     g.add_argument("--seed", type=int, default=0, help="seeds network init, ray and depth sampling")

@@ -36,7 +36,9 @@ def draw_head_rays(trainer, step: int, rng: np.random.Generator):
     """The rays of one head training step, drawn as the original draws them: one random training image,
     ``N_rand`` pixels of it (``sample_rate`` of them inside its face rectangle); with ``feature_rays``, that
     share of them first inside the frame's boxes of mouth and eyes; with ``eye_frames``, that share of the
-    steps takes its image among the frames with closed eyes (rare in a video: ~5 % of the frames).
+    steps takes its image among the frames with closed eyes (rare in a video: ~5 % of the frames), on those
+    steps ``eye_rays`` of the rays inside the eyes' boxes and, with ``eye_frames_audio`` 'random', the audio
+    code of a random training frame.
 
     Returns rays_o, rays_d, target, bc_rgb [N_rand, 3], the frame's condition [head_cond_dim] and whether
     smoothing is on."""
@@ -44,17 +46,27 @@ def draw_head_rays(trainer, step: int, rng: np.random.Generator):
     train = ds.splits["train"]
     k = int(rng.integers(len(train)))
     closed = trainer.closed_eye_frames
+    eye_step = False
     if len(closed) and getattr(a, "eye_frames", 0.0) > 0 and rng.random() < a.eye_frames:
         k = int(closed[rng.integers(len(closed))])
+        eye_step = True
     target_img = ds.image("train", k).to(dev)
     boxes = None if trainer.feature_boxes is None else trainer.feature_boxes[k]
+    share = getattr(a, "feature_rays", 0.0)
+    if eye_step and getattr(a, "eye_rays", 0.0) > 0 and boxes is not None:
+        boxes, share = boxes[1:], a.eye_rays  # [2, 4]: the eyes' boxes (feature_boxes: mouth, left, right eye)
     coords = torch.from_numpy(sample_pixels(a.N_rand, ds.H, ds.W, rng, train.rects[k], a.sample_rate,
-                                            boxes, getattr(a, "feature_rays", 0.0))).to(dev)
+                                            boxes, share)).to(dev)
     rays_o, rays_d = rays_at(coords, ds.focal, train.poses[k].to(dev), ds.cx, ds.cy)
     target = target_img[coords[:, 0], coords[:, 1]]
     bc_rgb = trainer.bc_img[coords[:, 0], coords[:, 1]]
     smooth = trainer.smoothing(step)
-    return rays_o, rays_d, target, bc_rgb, trainer.frame_condition("train", k, smooth), smooth
+    cond = trainer.frame_condition("train", k, smooth)
+    if eye_step and getattr(a, "eye_frames_audio", "own") == "random":
+        # the closed-eye frames are few: their own sound would be an easy code for their blinks
+        other = trainer.frame_condition("train", int(rng.integers(len(train))), smooth)
+        cond = torch.cat([other[:a.dim_aud], cond[a.dim_aud:]])
+    return rays_o, rays_d, target, bc_rgb, cond, smooth
 
 
 def dataset_camera(ds: AudFaceDataset, args: argparse.Namespace, bc_img: torch.Tensor, device) -> Camera:
@@ -128,12 +140,12 @@ class HeadTrainer(FrameTrainer):
         # --mouth_condition: the predictor of the mouth from the training sound, fitted before any step
         self.mouth_predictor = (fit_mouth_predictor(self.dataset.root, train)
                                 if getattr(args, "mouth_condition", False) else None)
-        # [N, 3, 4] mouth and eye boxes of the training frames, read only when --feature_rays asks for them
-        self.feature_boxes = (feature_boxes_of(self.dataset.root, train.img_ids)
-                              if getattr(args, "feature_rays", 0.0) > 0 else None)
-        if getattr(args, "feature_rays", 0.0) > 0 and self.feature_boxes is None:
-            tqdm.write("note: --feature_rays without landmarks for every training frame (ori_imgs/<id>.lms, "
-                       "step 2): the rays are drawn from the face rect alone")
+        # [N, 3, 4] mouth and eye boxes of the training frames, read only when --feature_rays / --eye_rays need them
+        boxed = getattr(args, "feature_rays", 0.0) > 0 or getattr(args, "eye_rays", 0.0) > 0
+        self.feature_boxes = feature_boxes_of(self.dataset.root, train.img_ids) if boxed else None
+        if boxed and self.feature_boxes is None:
+            tqdm.write("note: --feature_rays / --eye_rays without landmarks for every training frame "
+                       "(ori_imgs/<id>.lms, step 2): the rays are drawn from the face rect alone")
         # the training frames with closed eyes (below half the median openness), for --eye_frames
         self.closed_eye_frames = (np.flatnonzero(closed_mask(train.eyes.numpy())) if train.eyes is not None
                                   else np.zeros(0, dtype=int))
