@@ -43,6 +43,7 @@ class Workload:
     grid_res: int       # the grid's finest resolution
     refine_poses: int = 0   # the head's --refine_poses steps per training frame (512 rays each)
     fit_poses: int = 0      # the renders' --fit_poses steps per pose frame (1024 rays each)
+    cond_planes: int = 0    # the head's --grid_cond_planes
 
     @property
     def train_frames(self) -> int:
@@ -64,9 +65,11 @@ def step_seconds(res: int, at_128: float, at_512: float) -> float:
 # mask of the pixels any training frame's parsing covers (--skip_bg_pixels): seconds that grow with the frames.
 REFINE_STEP_SECONDS = 0.035  # one pose-fit step of 512 rays (the head at 512: 10 steps x 455 frames ~ 160 s)
 FIT_STEP_SECONDS = 0.045     # one of 1024 rays
+COND_PLANE_COST = 0.13       # a head step's extra share per --grid_cond_planes basis (2: 346 s vs 275 s at 512)
 STAGE_SECONDS = {
     "preprocess": lambda w: 12 + 0.517 * w.frames * w.frame_mp,
     "head": lambda w: (10 + 0.03 * w.frames + w.head_steps * step_seconds(w.grid_res, 0.0483, 0.0693)
+                       * (1 + COND_PLANE_COST * w.cond_planes)
                        + REFINE_STEP_SECONDS * w.refine_poses * w.train_frames),
     "torso": lambda w: 5 + 0.01 * w.frames + w.torso_steps * step_seconds(w.grid_res, 0.0527, 0.0733),
     "drive": lambda w: (5 + 0.1 * w.frames * w.frame_mp + 9.4 * w.drive_frames * w.frame_mp
@@ -129,7 +132,8 @@ def workload(args: argparse.Namespace) -> Workload:
         width, height = first_frame_size(args.video)
     drive_frames = round((probe(args.speech).duration or 0.0) * FPS)
     return Workload(frames, n_val, drive_frames, width, height, args.head_steps, args.torso_steps,
-                    grid_resolution(args.grid_res, width, height), args.refine_poses, args.fit_poses)
+                    grid_resolution(args.grid_res, width, height), args.refine_poses, args.fit_poses,
+                    args.cond_planes)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -142,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--grid_res", default="auto", help="the trainings' --grid_max_res")
     p.add_argument("--refine_poses", type=int, default=0, help="the head training's --refine_poses")
     p.add_argument("--fit_poses", type=int, default=0, help="the renders' --fit_poses")
+    p.add_argument("--cond_planes", type=int, default=0, help="the head training's --grid_cond_planes")
     p.add_argument("--stages", required=True, help="comma-separated stage names, in order")
     p.add_argument("--finished", default="", help="comma-separated seconds of the stages finished so far")
     p.add_argument("--elapsed", type=float, required=True, help="seconds since the start")

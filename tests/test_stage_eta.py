@@ -131,3 +131,11 @@ def test_pose_fits_cost_in_the_stages_that_make_them():
     grown = {ALL[i]: a - b for i, (b, a) in enumerate(zip(before, after)) if a != b}
     assert set(grown) == {"head", "drive", "validation"}
     assert 140 < grown["head"] < 180 and grown["drive"] == pytest.approx(grown["validation"]) and grown["drive"] > 30
+
+
+def test_condition_planes_cost_in_the_head_alone():
+    """--grid_cond_planes 2 (video_grid's eye recipe) makes each head step about 26 % dearer (346 s vs 275 s)."""
+    before = stage_estimates(ALL, KITCHEN)
+    after = stage_estimates(ALL, dataclasses.replace(KITCHEN, cond_planes=2))
+    grown = {ALL[i]: a / b for i, (b, a) in enumerate(zip(before, after)) if a != b}
+    assert set(grown) == {"head"} and 1.2 < grown["head"] < 1.3

@@ -52,7 +52,9 @@ def test_quick_keeps_the_few_minute_settings_and_given_steps_win(args, steps, op
     s = settings(*args, DATASET_ROOT=tmp_path / "d")
     assert (s["head_steps"], s["torso_steps"]) == steps and s["train_options"] == options
     quick = "--quick" in args   # the full run refines and fits the poses; a first look keeps them as tracked
-    assert (s["head_options"], s["render_options"]) == (("", "") if quick else ("--refine_poses 10", "--fit_poses 30"))
+    full_head = ("--refine_poses 10 --grid_cond_planes 2 --eye_frames 0.3 --eye_rays 0.8 "
+                 "--eye_frames_audio random")   # and the head learns the blinks (docs/nerf.md "Eyes that close")
+    assert (s["head_options"], s["render_options"]) == (("", "") if quick else (full_head, "--fit_poses 30"))
     assert s["nosmo_iters"] == str(int(steps[0]) * 7 // 10) and s["quick"] == str(int("--quick" in args))
     portrait = "--portrait" in args
     assert s["stages"] == "preprocess,head,torso,drive,validation,evaluation" + ",portrait" * portrait
