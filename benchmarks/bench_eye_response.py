@@ -34,14 +34,18 @@ from NeRFs.core.dataset import frame_eyes, frame_mouth, load_audio_features, loa
 from NeRFs.core.serving import load_head_renderer
 
 
-def measured_openness(images: list[np.ndarray]) -> np.ndarray:
-    """Eye openness [N] of uint8 images [H, W, 3] by dlib landmarks; NaN where no face is found."""
-    found = detect_landmarks(images, "dlib", "cpu", progress=False)
+def measured_landmarks(images: list[np.ndarray]) -> list[np.ndarray | None]:
+    """dlib's 68 points [68, 2] of uint8 images [H, W, 3]; None where no face is found."""
+    return detect_landmarks(images, "dlib", "cpu", progress=False)
+
+
+def openness(found: list[np.ndarray | None]) -> np.ndarray:
+    """Eye openness [N] of landmarks (measured_landmarks); NaN where no face was found."""
     return np.array([eye_openness(lms) if lms is not None else np.nan for lms in found])
 
 
-def split_inputs(model, root: Path, split: str, feats: torch.Tensor):
-    """frames, poses [N, 4, 4], audio features [N, 16, C], eyes [N], mouth [N] or None of a transforms file."""
+def split_inputs(root: Path, split: str, feats: torch.Tensor):
+    """poses [N, 4, 4], audio features [N, 16, C], eyes [N], mouth [N] or None of a transforms file."""
     path = root / f"transforms_{split}.json"
     frames = load_transforms(path)["frames"]
     aud_ids = torch.as_tensor([int(f.get("aud_id", f["img_id"])) for f in frames])
@@ -49,7 +53,7 @@ def split_inputs(model, root: Path, split: str, feats: torch.Tensor):
     eyes = frame_eyes(frames, path)
     if eyes is None:
         raise SystemExit(f"{path}: the frames record no 'eye' value (preprocessing step 7 of an older version?)")
-    return frames, poses, feats[aud_ids], eyes, frame_mouth(frames, path)
+    return poses, feats[aud_ids], eyes, frame_mouth(frames, path)
 
 
 def render_pairs(model, poses, feats, mouth, closed_eyes: torch.Tensor, open_value: float, picks: list[int]):
@@ -63,12 +67,11 @@ def render_pairs(model, poses, feats, mouth, closed_eyes: torch.Tensor, open_val
     return images[0], images[1]
 
 
-def eye_strip(closed: list[np.ndarray], opened: list[np.ndarray]) -> np.ndarray:
-    """uint8 [rows * h, 2 * w, 3]: for each pair, the band of the eyes (the face's upper middle) of the closed
-    and the open render side by side (the same band for both: the open render's landmarks place it)."""
+def eye_strip(closed: list[np.ndarray], opened: list[np.ndarray], opened_lms: list) -> np.ndarray:
+    """uint8 [rows * h, 2 * w, 3]: for each pair, the band of the eyes of the closed and the open render side
+    by side (the same band for both, placed by the open render's landmarks ``opened_lms``)."""
     rows = []
-    for c, o in zip(closed, opened):
-        lms = detect_landmarks([o], "dlib", "cpu", progress=False)[0]
+    for c, o, lms in zip(closed, opened, opened_lms):
         if lms is None:
             continue
         eyes = lms[36:48]
@@ -111,25 +114,27 @@ def main(argv=None) -> int:
     feats = load_audio_features(root / "aud.npy")
     out: dict = {"step": model.step}
 
-    _, poses, tfeats, teyes, tmouth = split_inputs(model, root, "train", feats)
+    poses, tfeats, teyes, tmouth = split_inputs(root, "train", feats)
     open_value, closed_value = eye_levels(teyes.numpy())
     out.update(open_level=open_value, closed_level=closed_value)
     runs = blink_runs(teyes.numpy())
     deepest = [s + int(np.argmin(teyes.numpy()[s:s + n])) for s, n in runs][:a.frames]
     closed_r, open_r = render_pairs(model, poses, tfeats, tmouth, teyes, open_value, deepest)
-    rendered = ratios(measured_openness(closed_r), measured_openness(open_r))
+    open_r_lms = measured_landmarks(open_r)
+    rendered = ratios(openness(measured_landmarks(closed_r)), openness(open_r_lms))
     out.update({f"train_blinks_{k}": v for k, v in rendered.items()})
     # the ground truth's own ratio: the frame's recorded openness (dlib on the real frame) over the open level
     out["train_blinks_truth_ratio_median"] = float(np.median(teyes.numpy()[deepest]) / open_value)
 
-    _, vposes, vfeats, veyes, vmouth = split_inputs(model, root, "val", feats)
+    vposes, vfeats, veyes, vmouth = split_inputs(root, "val", feats)
     picks = [int(k) for k in np.linspace(0, len(vposes) - 1, a.frames).round()]
     closed_v, open_v = render_pairs(model, vposes, vfeats, vmouth, torch.full_like(veyes, closed_value),
                                     open_value, picks)
-    out.update({f"val_closed_{k}": v for k, v in ratios(measured_openness(closed_v),
-                                                          measured_openness(open_v)).items()})
+    open_v_lms = measured_landmarks(open_v)
+    out.update({f"val_closed_{k}": v for k, v in ratios(openness(measured_landmarks(closed_v)),
+                                                          openness(open_v_lms)).items()})
     if a.picture:
-        write_image(a.picture, eye_strip(closed_r + closed_v, open_r + open_v))
+        write_image(a.picture, eye_strip(closed_r + closed_v, open_r + open_v, open_r_lms + open_v_lms))
     report_numbers(out, a.json, 32)
     return 0
 
