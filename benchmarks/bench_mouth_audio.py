@@ -11,7 +11,17 @@ whose audio they were given (``r_shifted_vs_audio_frames`` high) rather than tha
 mouth follows the pose, or nothing, both stay near 0. The training frames tell whether the audio path was
 learnt at all, before any question of generalising to new audio. Render options (--skip_bg_pixels etc.)
 are those of run_nerf.py; the eyes stay open at the training level.
-"""
+
+For a head trained with ``--mouth_condition`` (whose mouth input stays at the rest level above), the same
+training frames are also rendered with their own audio and their own measured mouth opening
+(``r_own_mouth_vs_gt``: does the field reproduce the mouths it was trained on?), and with the mouth input at a
+closed and an open level (the 5th and 95th percentile of the training frames' openings): ``mouth_input_gain``
+is the median rendered opening change over the input's change (1: the render opens as far as the input says;
+0: the input does not reach the mouth) and ``mouth_input_opens`` the share of frames whose render opens wider
+at the open level, both by dlib on the renders; ``mouth_input_locality`` (no landmarks on the renders: the
+frames' own mouth boxes) is the mean colour change between the two renders inside the mouth's box over that in
+the rest of the face rect (1: the input changes the whole face alike; the higher, the more it acts on the
+mouth alone)."""
 from __future__ import annotations
 
 import argparse
@@ -29,7 +39,8 @@ except ImportError:  # imported as benchmarks.<name> (the tests)
 from evaluation.lipsync_clip import mouth_openings
 from NeRFs.core.cli import model_options
 from NeRFs.core.config import parse_args
-from NeRFs.core.dataset import load_audio_features, load_transforms
+from NeRFs.core.dataset import feature_boxes_of, load_audio_features, load_transforms
+from NeRFs.core.rays import face_rect_mask
 from NeRFs.core.serving import load_head_renderer
 
 
@@ -58,9 +69,36 @@ def drive_statistics(gt_pose: np.ndarray, gt_audio: np.ndarray, own: np.ndarray,
             "std_ratio_own": std_ratio(own, gt_pose)}
 
 
-def render_frames(model, frames: list[dict], feats: torch.Tensor, aud_ids: np.ndarray) -> list[np.ndarray]:
-    """uint8 renders [H, W, 3] of ``frames`` (their poses) with the audio windows ``aud_ids`` (consecutive)."""
-    codes = model.codes(feats[torch.as_tensor(aud_ids)])
+def mouth_input_statistics(closed: np.ndarray, opened: np.ndarray, low: float, high: float) -> dict:
+    """Rendered mouth openings [N] at the mouth input ``low`` (closed) and ``high`` (opened) -> the median
+    change over the input's (gain) and the share of frames opening wider (missing faces left out)."""
+    keep = np.isfinite(closed) & np.isfinite(opened)
+    change = opened[keep] - closed[keep]
+    if not len(change):
+        return {"mouth_input_gain": float("nan"), "mouth_input_opens": float("nan")}
+    return {"mouth_input_gain": float(np.median(change) / (high - low)),
+            "mouth_input_opens": float(np.mean(change > 0))}
+
+
+def change_locality(closed: np.ndarray, opened: np.ndarray, mouth_box, face_rect) -> float:
+    """Two renders [H, W, 3] of one frame -> mean |opened - closed| inside ``mouth_box`` over that in the rest
+    of ``face_rect`` (both [x, y, w, h] in pixels); NaN when either region is empty or nothing changes."""
+    change = np.abs(opened.astype(np.float64) - closed.astype(np.float64)).mean(-1)
+    mouth = face_rect_mask(mouth_box, *change.shape)
+    rest = face_rect_mask(face_rect, *change.shape) & ~mouth
+    if not mouth.any() or not rest.any() or change[rest].mean() == 0:
+        return float("nan")
+    return float(change[mouth].mean() / change[rest].mean())
+
+
+def render_frames(model, frames: list[dict], feats: torch.Tensor, aud_ids: np.ndarray,
+                  mouth: float | np.ndarray | None = None) -> list[np.ndarray]:
+    """uint8 renders [H, W, 3] of ``frames`` (their poses) with the audio windows ``aud_ids`` (consecutive),
+    the mouth input (heads that read it) at ``mouth`` (one value, or one per frame [N]), or at the rest
+    level when None."""
+    n = len(frames)
+    mouth = None if mouth is None else torch.as_tensor(np.broadcast_to(mouth, (n,)).copy(), dtype=torch.float32)
+    codes = model.codes(feats[torch.as_tensor(aud_ids)], mouth=mouth)
     out = []
     for k, frame in enumerate(frames):
         rgb = model.render(torch.tensor(np.array(frame["transform_matrix"]), dtype=torch.float32), codes[k])
@@ -97,9 +135,20 @@ def main(argv=None) -> int:
     shifted_aud = np.clip(aud + a.shift, 0, len(feats) - 1)
     own = mouth_openings(render_frames(model, frames, feats, aud))
     shifted = mouth_openings(render_frames(model, frames, feats, shifted_aud))
+    gt_own = mouth_openings(ground_truth(root, ids))
     out = {"frames": len(frames), "shift": a.shift, "step": model.step,
-           **drive_statistics(mouth_openings(ground_truth(root, ids)), mouth_openings(ground_truth(root, shifted_aud)),
-                              own, shifted)}
+           **drive_statistics(gt_own, mouth_openings(ground_truth(root, shifted_aud)), own, shifted)}
+    if model.reads_mouth:
+        low, high = np.percentile([float(f["mouth"]) for f in train], [5, 95])
+        closed, opened = (render_frames(model, frames, feats, aud, float(v)) for v in (low, high))
+        own_mouth = mouth_openings(render_frames(model, frames, feats, aud, np.array([f["mouth"] for f in frames])))
+        out["r_own_mouth_vs_gt"] = correlation(own_mouth, gt_own)
+        out.update(mouth_input_low=float(low), mouth_input_high=float(high), **mouth_input_statistics(
+            mouth_openings(closed), mouth_openings(opened), float(low), float(high)))
+        boxes = feature_boxes_of(root, ids)
+        if boxes is not None:
+            out["mouth_input_locality"] = float(np.nanmedian(
+                [change_locality(c, o, b[0], f["face_rect"]) for c, o, b, f in zip(closed, opened, boxes, frames)]))
     val = load_transforms(root / "transforms_val.json")["frames"]
     val_ids = np.array([int(f["img_id"]) for f in val])
     val_aud = np.array([int(f.get("aud_id", f["img_id"])) for f in val])

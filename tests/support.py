@@ -23,11 +23,12 @@ TOY_GRID = {"backend": "grid", "N_rand": 64, "grid_samples": 8, "grid_hidden": 1
             "grid_max_res": 32, "N_iters": 2, "i_weights": 2}
 
 
-def toy_head_argv(root: Path, basedir: Path, *options: str) -> list[str]:
-    """Train the TOY_GRID head of the synthetic dataset ``root`` into ``basedir``; returns the command-line
-    options [...] that load it (a benchmark's own ``options`` first)."""
+def toy_head_argv(root: Path, basedir: Path, *options: str, **training) -> list[str]:
+    """Train the TOY_GRID head (with the ``training`` options on top, e.g. mouth_condition=True) of the
+    synthetic dataset ``root`` into ``basedir``; returns the command-line options [...] that load it (a
+    benchmark's own ``options`` first)."""
     from NeRFs.core.head import HeadTrainer
-    HeadTrainer(make_args(root, basedir, **TOY_GRID)).fit()
+    HeadTrainer(make_args(root, basedir, **{**TOY_GRID, **training})).fit()
     return [*options, "--config", str(root / "HeadNeRF_config.txt"), "--basedir", str(basedir),
             *[f"--{k}={v}" for k, v in TOY_GRID.items()]]
 
