@@ -75,6 +75,10 @@ def build_parser(kind: str = "head") -> configargparse.ArgumentParser:
     g.add_argument("--eye_frames_audio", choices=("own", "random"), default="own",
                    help="head: the --eye_frames steps read their frame's audio code (own) or a random training "
                         "frame's (random), so that a blink is learnt from the eye signal, not from its frames' sound")
+    g.add_argument("--audio_shuffle", type=float, default=0.0,
+                   help="head: share of all steps that read a random training frame's audio code, so that the eye "
+                        "and mouth inputs, not the frame's own sound, explain its face (1: the audio code carries "
+                        "nothing of the frame)")
     g.add_argument("--no_reload", action=BOOL, default=False, help="do not resume from checkpoints")
     g.add_argument("--ft_path", type=str, default=None, help="checkpoint to start from")
     g.add_argument("--seed", type=int, default=0, help="seeds network init, ray and depth sampling")

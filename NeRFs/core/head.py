@@ -38,7 +38,8 @@ def draw_head_rays(trainer, step: int, rng: np.random.Generator):
     share of them first inside the frame's boxes of mouth and eyes; with ``eye_frames``, that share of the
     steps takes its image among the frames with closed eyes (rare in a video: ~5 % of the frames), on those
     steps ``eye_rays`` of the rays inside the eyes' boxes and, with ``eye_frames_audio`` 'random', the audio
-    code of a random training frame.
+    code of a random training frame; with ``audio_shuffle``, that share of all steps reads a random frame's
+    audio code.
 
     Returns rays_o, rays_d, target, bc_rgb [N_rand, 3], the frame's condition [head_cond_dim] and whether
     smoothing is on."""
@@ -62,8 +63,11 @@ def draw_head_rays(trainer, step: int, rng: np.random.Generator):
     bc_rgb = trainer.bc_img[coords[:, 0], coords[:, 1]]
     smooth = trainer.smoothing(step)
     cond = trainer.frame_condition("train", k, smooth)
-    if eye_step and getattr(a, "eye_frames_audio", "own") == "random":
-        # the closed-eye frames are few: their own sound would be an easy code for their blinks
+    shuffle = getattr(a, "audio_shuffle", 0.0)
+    # the closed-eye frames are few: their own sound would be an easy code for their blinks; and any
+    # frame's own sound is a code for its whole face (--audio_shuffle: the eye and mouth inputs must carry it)
+    if ((eye_step and getattr(a, "eye_frames_audio", "own") == "random")
+            or (shuffle > 0 and rng.random() < shuffle)):
         other = trainer.frame_condition("train", int(rng.integers(len(train))), smooth)
         cond = torch.cat([other[:a.dim_aud], cond[a.dim_aud:]])
     return rays_o, rays_d, target, bc_rgb, cond, smooth

@@ -53,7 +53,7 @@ def validate_args(args: argparse.Namespace) -> argparse.Namespace:
         raise _fail("N_samples", args.N_samples, f"must be >= {MIN_SAMPLES} (the last sample is the background)")
     if not (math.isfinite(args.lrate) and args.lrate > 0):
         raise _fail("lrate", args.lrate, "must be a finite number > 0 (Adam's learning rate)")
-    for opt in ("sample_rate", "feature_rays", "eye_frames", "eye_rays", "early_stop_T"):
+    for opt in ("sample_rate", "feature_rays", "eye_frames", "eye_rays", "audio_shuffle", "early_stop_T"):
         value = getattr(args, opt, 0.0)
         if not (math.isfinite(value) and 0.0 <= value <= 1.0):
             raise _fail(opt, value, "must lie in [0, 1]")

@@ -86,8 +86,21 @@ def test_eye_frames_audio_random_keeps_the_eye_and_takes_another_frames_sound(ro
         assert moved == 0 if audio == "own" else moved >= 8
 
 
+@pytest.mark.parametrize("share", [0.0, 0.5, 1.0])
+def test_audio_shuffle_gives_that_share_of_all_steps_another_frames_sound(root, tmp_path, monkeypatch, share):
+    trainer = HeadTrainer(make_args(root, tmp_path / str(share), N_rand=64, backend="grid", audio_shuffle=share))
+    dim, moved, steps = trainer.args.dim_aud, 0, 40
+    for k, _, _, _, cond in recorded_draws(trainer, monkeypatch, steps, 5):
+        expected = trainer.frame_condition("train", k, False)
+        torch.testing.assert_close(cond[dim:], expected[dim:])   # the eye input stays the frame's own
+        moved += not torch.allclose(cond[:dim], expected[:dim])
+    # which steps shuffle is random (binomial), and a random frame is now and then the same frame (1 in 50)
+    assert moved == {0.0: 0, 0.5: pytest.approx(20, abs=8), 1.0: pytest.approx(39, abs=2)}[share]
+
+
 @pytest.mark.parametrize("options, word", [({"eye_rays": 1.5, "eye_frames": 0.2}, "eye_rays"),
-                                           ({"eye_rays": 0.5}, "eye_frames")])
+                                           ({"eye_rays": 0.5}, "eye_frames"),
+                                           ({"audio_shuffle": -0.1}, "audio_shuffle")])
 def test_bad_eye_rays_are_refused_in_one_line(root, tmp_path, options, word):
     with pytest.raises(UserError, match=word) as err:
         validate_args(make_args(root, tmp_path, **options))
