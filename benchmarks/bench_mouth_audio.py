@@ -39,7 +39,7 @@ except ImportError:  # imported as benchmarks.<name> (the tests)
 from evaluation.lipsync_clip import mouth_openings
 from NeRFs.core.cli import model_options
 from NeRFs.core.config import parse_args
-from NeRFs.core.dataset import feature_boxes_of, load_audio_features, load_transforms
+from NeRFs.core.dataset import feature_boxes_of, frame_mouth, load_audio_features, load_transforms
 from NeRFs.core.rays import face_rect_mask
 from NeRFs.core.serving import load_head_renderer
 
@@ -138,10 +138,12 @@ def main(argv=None) -> int:
     gt_own = mouth_openings(ground_truth(root, ids))
     out = {"frames": len(frames), "shift": a.shift, "step": model.step,
            **drive_statistics(gt_own, mouth_openings(ground_truth(root, shifted_aud)), own, shifted)}
-    if model.reads_mouth:
-        low, high = np.percentile([float(f["mouth"]) for f in train], [5, 95])
+    train_mouth = frame_mouth(train, root / "transforms_train.json")
+    if model.reads_mouth and train_mouth is not None:
+        low, high = np.percentile(train_mouth.numpy(), [5, 95])
         closed, opened = (render_frames(model, frames, feats, aud, float(v)) for v in (low, high))
-        own_mouth = mouth_openings(render_frames(model, frames, feats, aud, np.array([f["mouth"] for f in frames])))
+        measured = train_mouth.numpy()[start:start + len(frames)]   # the rendered frames' own openings
+        own_mouth = mouth_openings(render_frames(model, frames, feats, aud, measured))
         out["r_own_mouth_vs_gt"] = correlation(own_mouth, gt_own)
         out.update(mouth_input_low=float(low), mouth_input_high=float(high), **mouth_input_statistics(
             mouth_openings(closed), mouth_openings(opened), float(low), float(high)))
