@@ -46,7 +46,7 @@ def path_candidates(value: str, config_path: str | os.PathLike | None = None) ->
 NERF_OPTIONS = frozenset("""
 amp aud_file aud_from_pose aud_norm aud_start audio_shuffle backend basedir chunk config datadir dataset_type device dim_aud
 dim_aud_body early_stop_T eye_condition eye_frames eye_frames_audio eye_rays eyes expname factor far feature_rays fit_poses mouth mouth_condition ft_path grid_base_res grid_encoding grid_features grid_hidden
-grid_levels grid_lrate grid_lrate_net grid_max_res grid_cond_gate grid_cond_planes grid_samples grid_sparsity half_res head_ckpt i_embed i_img
+grid_levels grid_local_signals grid_lrate grid_lrate_net grid_max_res grid_cond_gate grid_cond_planes grid_samples grid_sparsity half_res head_ckpt i_embed i_img
 i_print i_testset i_video i_weights lindisp llffhold lrate lrate_decay multires multires_views N_importance
 N_iters N_rand N_samples near netchunk netdepth netdepth_fine netwidth netwidth_fine no_batching no_ndc
 no_reload nosmo_iters occ_res occ_thresh occ_update occupancy perturb precrop_frac precrop_iters raw_noise_std

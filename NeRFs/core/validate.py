@@ -59,6 +59,9 @@ def validate_args(args: argparse.Namespace) -> argparse.Namespace:
             raise _fail(opt, value, "must lie in [0, 1]")
     if getattr(args, "eye_rays", 0.0) > 0 and not getattr(args, "eye_frames", 0.0) > 0:
         raise _fail("eye_rays", args.eye_rays, "acts on the --eye_frames steps: give --eye_frames > 0 too")
+    if getattr(args, "grid_local_signals", False) and not getattr(args, "grid_cond_planes", 0) > 0:
+        raise UserError("option --grid_local_signals sends the eye and mouth inputs through the conditioned planes: "
+                        "give --grid_cond_planes > 0 too")
     for opt in ("perturb", "raw_noise_std", "torso_mask_loss"):
         value = getattr(args, opt, 0.0)
         if not (math.isfinite(value) and value >= 0):

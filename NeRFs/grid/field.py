@@ -18,6 +18,9 @@ where it matters (the mouth for the audio) and be shut out elsewhere; the spatia
 region attention module, in the hidden layer's space so that W_c cond is still computed once per frame.
 With ``cond_planes`` K > 0 (``--grid_cond_planes``), h also gets W_d P(x; Linear(cond)): K tri-planes mixed
 per frame (ConditionedPlanes), so the condition changes features where the face changes.
+With ``bias_dim`` B < C (``--grid_local_signals``), only cond[:B] (the audio code) enters the bias W_c cond:
+the inputs after it (the eyes, the mouth) reach h through the conditioned planes alone, so that they change
+the features where the planes say (the eyes, the lips) rather than every point of the face.
 """
 from __future__ import annotations
 
@@ -46,21 +49,26 @@ class GridField(nn.Module):
 
     aabb: [2, 3] (min corner, max corner) in world units, stored as a buffer (saved in checkpoints).
     cond_dim: size of the per-frame condition vector. encoding: 'triplane' | 'hash'.
+    bias_dim: how many leading condition entries enter the bias every point gets (None: all of them).
     """
 
     def __init__(self, aabb: torch.Tensor, cond_dim: int, encoding: str = "triplane", levels: int = 4,
                  features: int = 8, base_res: int = 32, max_res: int = 128, hidden: int = 64, geo_dim: int = 15,
-                 use_viewdirs: bool = True, view_freqs: int = 2, cond_gate: bool = False, cond_planes: int = 0):
+                 use_viewdirs: bool = True, view_freqs: int = 2, cond_gate: bool = False, cond_planes: int = 0,
+                 bias_dim: int | None = None):
         super().__init__()
+        bias_dim = cond_dim if bias_dim is None else int(bias_dim)
+        if not 0 < bias_dim <= cond_dim:
+            raise ValueError(f"bias_dim {bias_dim} must lie in 1..cond_dim ({cond_dim})")
         self.options = {"encoding": encoding, "levels": levels, "features": features, "base_res": base_res,
                         "max_res": max_res, "hidden": hidden, "geo_dim": geo_dim, "use_viewdirs": use_viewdirs,
-                        "view_freqs": view_freqs, "cond_gate": cond_gate, "cond_planes": cond_planes}
+                        "view_freqs": view_freqs, "cond_gate": cond_gate, "cond_planes": cond_planes, "bias_dim": bias_dim}
         self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).clone())
         self.encoding = build_encoding(encoding, levels=levels, features=features, base_res=base_res,
                                        max_res=max_res)
         self.cond_dim = cond_dim
         self.sigma_in = nn.Linear(self.encoding.out_dim, hidden)
-        self.sigma_cond = nn.Linear(cond_dim, hidden, bias=False)
+        self.sigma_cond = nn.Linear(bias_dim, hidden, bias=False)
         self.cond_gate = nn.Linear(self.encoding.out_dim, hidden) if cond_gate else None
         self.cond_basis = nn.Linear(cond_dim, cond_planes) if cond_planes else None
         self.cond_planes = ConditionedPlanes(cond_planes, COND_PLANE_FEATURES, COND_PLANE_RES) if cond_planes else None
@@ -97,7 +105,7 @@ class GridField(nn.Module):
     def density(self, pts: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """pts [N, 3], cond [C] -> density [N] (>= 0; 0 outside the box), geo features [N, G]."""
         x = self.normalise(pts)
-        e, bias = self.encoding(x), self.sigma_cond(cond)
+        e, bias = self.encoding(x), self.sigma_cond(cond[..., :self.sigma_cond.in_features])
         if self.cond_gate is not None:
             bias = torch.sigmoid(self.cond_gate(e)) * bias
         h = self.sigma_in(e) + bias

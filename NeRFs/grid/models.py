@@ -42,6 +42,12 @@ def saved_cond_planes(ckpt: dict) -> int:
     return 0 if weight is None else int(weight.shape[0])
 
 
+def saved_bias_dim(ckpt: dict) -> int | None:
+    """How many condition entries a grid checkpoint's bias reads (the width of ``sigma_cond``); None: not said."""
+    weight = ckpt.get("grid_field_state_dict", {}).get("sigma_cond.weight")
+    return None if weight is None else int(weight.shape[1])
+
+
 def finest_resolution(args: argparse.Namespace, aabb: torch.Tensor, camera: Camera) -> int:
     """--grid_max_res, or for 'auto' the power of two nearest to the box's largest side in pixels at the
     training cameras' distance from its centre, over AUTO_CELL_PX, within AUTO_RES_RANGE: the same value
@@ -55,8 +61,9 @@ def finest_resolution(args: argparse.Namespace, aabb: torch.Tensor, camera: Came
     return int(min(max(res, AUTO_RES_RANGE[0]), AUTO_RES_RANGE[1]))
 
 
-def build_grid_field(args: argparse.Namespace, aabb: torch.Tensor, cond_dim: int, max_res: int) -> GridField:
-    return GridField(aabb, cond_dim, encoding=args.grid_encoding, levels=args.grid_levels,
+def build_grid_field(args: argparse.Namespace, aabb: torch.Tensor, cond_dim: int, max_res: int,
+                     bias_dim: int | None = None) -> GridField:
+    return GridField(aabb, cond_dim, bias_dim=bias_dim, encoding=args.grid_encoding, levels=args.grid_levels,
                      features=args.grid_features, base_res=args.grid_base_res, max_res=max_res,
                      hidden=args.grid_hidden, use_viewdirs=args.use_viewdirs,
                      cond_gate=getattr(args, "grid_cond_gate", False),
@@ -125,7 +132,8 @@ class GridModel(Model):
 
     def load_field(self, ckpt: dict, path) -> None:
         """The checkpoint's weights; a field of another finest resolution (``--grid_max_res auto`` against a
-        file trained at a fixed one) or with / without the condition gate (the file's weights say) is rebuilt
+        file trained at a fixed one), with / without the condition gate or planes, or with the eye and mouth inputs
+        in or out of the bias (the file's weights say) is rebuilt
         as the file's first, so every file loads whatever the options."""
         check_backend(ckpt, path, "grid")
         saved = saved_max_res(ckpt)
@@ -137,6 +145,9 @@ class GridModel(Model):
         basis = saved_cond_planes(ckpt)
         if basis != int(self.field.options["cond_planes"]):
             self.field = self.field.rebuilt(cond_planes=basis)
+        bias_dim = saved_bias_dim(ckpt)
+        if bias_dim is not None and bias_dim != int(self.field.options["bias_dim"]):
+            self.field = self.field.rebuilt(bias_dim=bias_dim)
         load_module(self.field, ckpt, "grid_field_state_dict", path)
         load_module(self.occ, ckpt, "occupancy_state_dict", path)
 
@@ -172,8 +183,9 @@ class GridModel(Model):
                                         keys=keys)
 
 
-def grid_parts(args: argparse.Namespace, aabb: torch.Tensor, cond_dim: int, camera: Camera, device) -> tuple:
-    field = build_grid_field(args, aabb, cond_dim, finest_resolution(args, aabb, camera))
+def grid_parts(args: argparse.Namespace, aabb: torch.Tensor, cond_dim: int, camera: Camera, device,
+               bias_dim: int | None = None) -> tuple:
+    field = build_grid_field(args, aabb, cond_dim, finest_resolution(args, aabb, camera), bias_dim)
     return field.to(device), build_occupancy(args, aabb).to(device)
 
 
@@ -194,7 +206,9 @@ class GridHead(GridModel):
     @classmethod
     def build(cls, args: argparse.Namespace, aud_channels: int, camera: Camera, device) -> "GridHead":
         aabb = frustum_of(camera, camera.train_poses)
-        return cls(*grid_parts(args, aabb, head_cond_dim(args), camera, device),
+        # --grid_local_signals: the audio code alone in the bias, the eye and mouth inputs through the planes
+        bias_dim = args.dim_aud if getattr(args, "grid_local_signals", False) else None
+        return cls(*grid_parts(args, aabb, head_cond_dim(args), camera, device, bias_dim),
                    *audio_nets(args, aud_channels, device), *head_signals(args))
 
     def state_dicts(self) -> dict:

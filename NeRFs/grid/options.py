@@ -58,6 +58,10 @@ def add_grid_options(parser) -> None:
     g.add_argument("--grid_cond_planes", type=basis_count, default=0,
                    help="grid backend: K > 0 adds K tri-planes that the per-frame condition (audio, eyes) mixes, "
                         "so it changes the features where the face changes (the mouth) directly; 0: none")
+    g.add_argument("--grid_local_signals", action=argparse.BooleanOptionalAction, default=False,
+                   help="grid backend, new heads: the eye and mouth inputs reach the field through the conditioned "
+                        "planes only (needs --grid_cond_planes > 0), not the bias that every point gets, so they "
+                        "change the eyes and the lips rather than the whole face; the audio code reaches both")
     g.add_argument("--grid_samples", type=int, default=32, help="grid backend: samples per ray (one pass)")
     g.add_argument("--grid_lrate", type=float, default=4e-2, help="grid backend: learning rate of the encoding")
     g.add_argument("--grid_lrate_net", type=float, default=8e-3,
