@@ -62,7 +62,8 @@ class GridField(nn.Module):
             raise ValueError(f"bias_dim {bias_dim} must lie in 1..cond_dim ({cond_dim})")
         self.options = {"encoding": encoding, "levels": levels, "features": features, "base_res": base_res,
                         "max_res": max_res, "hidden": hidden, "geo_dim": geo_dim, "use_viewdirs": use_viewdirs,
-                        "view_freqs": view_freqs, "cond_gate": cond_gate, "cond_planes": cond_planes, "bias_dim": bias_dim}
+                        "view_freqs": view_freqs, "cond_gate": cond_gate, "cond_planes": cond_planes,
+                        "bias_dim": bias_dim}
         self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).clone())
         self.encoding = build_encoding(encoding, levels=levels, features=features, base_res=base_res,
                                        max_res=max_res)

@@ -42,10 +42,18 @@ def saved_cond_planes(ckpt: dict) -> int:
     return 0 if weight is None else int(weight.shape[0])
 
 
-def saved_bias_dim(ckpt: dict) -> int | None:
-    """How many condition entries a grid checkpoint's bias reads (the width of ``sigma_cond``); None: not said."""
-    weight = ckpt.get("grid_field_state_dict", {}).get("sigma_cond.weight")
-    return None if weight is None else int(weight.shape[1])
+def saved_field_options(ckpt: dict) -> dict:
+    """The GridField options a grid checkpoint's weights fix (those it does not say are left out): its finest
+    resolution, whether it is gated, its number of conditioned planes and how many condition entries its bias
+    reads (the width of ``sigma_cond``)."""
+    state = ckpt.get("grid_field_state_dict", {})
+    out = {"cond_gate": "cond_gate.weight" in state, "cond_planes": saved_cond_planes(ckpt)}
+    max_res = saved_max_res(ckpt)
+    if max_res is not None:
+        out["max_res"] = max_res
+    if "sigma_cond.weight" in state:
+        out["bias_dim"] = int(state["sigma_cond.weight"].shape[1])
+    return out
 
 
 def finest_resolution(args: argparse.Namespace, aabb: torch.Tensor, camera: Camera) -> int:
@@ -131,23 +139,14 @@ class GridModel(Model):
                 "occupancy_state_dict": self.occ.state_dict(), MAX_RES_KEY: self.field.max_res}
 
     def load_field(self, ckpt: dict, path) -> None:
-        """The checkpoint's weights; a field of another finest resolution (``--grid_max_res auto`` against a
-        file trained at a fixed one), with / without the condition gate or planes, or with the eye and mouth inputs
-        in or out of the bias (the file's weights say) is rebuilt
-        as the file's first, so every file loads whatever the options."""
+        """The checkpoint's weights; a field whose shape differs from the file's (another finest resolution,
+        ``--grid_max_res auto`` against a file trained at a fixed one; with / without the condition gate or
+        planes; the eye and mouth inputs in or out of the bias) is rebuilt once as the file's first, so every
+        file loads whatever the options."""
         check_backend(ckpt, path, "grid")
-        saved = saved_max_res(ckpt)
-        if saved is not None and saved != self.field.max_res:
-            self.field = self.field.rebuilt(max_res=saved)
-        gated = "cond_gate.weight" in ckpt.get("grid_field_state_dict", {})
-        if gated != (self.field.cond_gate is not None):
-            self.field = self.field.rebuilt(cond_gate=gated)
-        basis = saved_cond_planes(ckpt)
-        if basis != int(self.field.options["cond_planes"]):
-            self.field = self.field.rebuilt(cond_planes=basis)
-        bias_dim = saved_bias_dim(ckpt)
-        if bias_dim is not None and bias_dim != int(self.field.options["bias_dim"]):
-            self.field = self.field.rebuilt(bias_dim=bias_dim)
+        differs = {k: v for k, v in saved_field_options(ckpt).items() if v != self.field.options[k]}
+        if differs:
+            self.field = self.field.rebuilt(**differs)
         load_module(self.field, ckpt, "grid_field_state_dict", path)
         load_module(self.occ, ckpt, "occupancy_state_dict", path)
 
